@@ -1,0 +1,205 @@
+package plan
+
+import (
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/sluice-dev/sluice/sdk"
+)
+
+// Config is everything loaded from one flow file or directory.
+type Config struct {
+	Connections []*Connection
+	Flows       []*Flow
+}
+
+// Flow returns the flow called name, or nil.
+func (c *Config) Flow(name string) *Flow {
+	for _, f := range c.Flows {
+		if f.Name == name {
+			return f
+		}
+	}
+	return nil
+}
+
+// Connection is a `connection "<type>" "<name>"` block.
+type Connection struct {
+	Type   string
+	Name   string
+	Values sdk.Values
+	// Sensitive names values that must never be shown.
+	Sensitive map[string]bool
+	Range     hcl.Range
+}
+
+// Endpoint is what sources and sinks share: the connector, its connection
+// and the connector-specific attributes of the block.
+type Endpoint struct {
+	Type       string // connector name, e.g. "file"
+	Plugin     string // explicit plugin executable path, if the block names one
+	Connection *Connection
+	Entity     string
+	Options    sdk.Values
+	Range      hcl.Range            // the block's declaration range
+	AttrRanges map[string]hcl.Range // attribute name -> expression range
+}
+
+// AttrRange returns the range of attribute name, or the block range.
+func (e *Endpoint) AttrRange(name string) hcl.Range {
+	if r, ok := e.AttrRanges[name]; ok {
+		return r
+	}
+	return e.Range
+}
+
+// Source is a flow's `source "<type>"` block.
+type Source struct {
+	Endpoint
+	Fields []string
+}
+
+// Sink is one `sink "<type>" ["<name>"]` block.
+type Sink struct {
+	Endpoint
+	Name string // label, defaults to the type
+	Mode sdk.WriteMode
+	Keys []string
+	// PartitionKeys come from the flow's partition task, for file and
+	// object sinks.
+	PartitionKeys []string
+}
+
+// ErrorMode says what a run does with a record that fails.
+type ErrorMode string
+
+const (
+	// FailFast stops the run at the first failed record.
+	FailFast ErrorMode = "fail_fast"
+	// Continue sends failed records to the dead-letter location and goes on.
+	Continue ErrorMode = "continue"
+)
+
+// ErrorPolicy is a flow's `on_error` block.
+type ErrorPolicy struct {
+	Mode ErrorMode
+	// DeadLetter is where rejected records go (a local directory for now).
+	DeadLetter string
+	Range      hcl.Range
+}
+
+// Flow is a `flow "<name>"` block.
+type Flow struct {
+	Name        string
+	Description string
+	Source      *Source
+	Tasks       []Task
+	Sinks       []*Sink
+	OnError     ErrorPolicy
+	Range       hcl.Range
+	// File is the file the flow was declared in.
+	File string
+}
+
+// Formula is an expr-language string inside a flow file.
+type Formula struct {
+	Text string
+	// Range covers the string's contents (inside the quotes), so a column
+	// offset into Text maps to a column in the file.
+	Range hcl.Range
+}
+
+// Task is one task block. Tasks run in the order written.
+type Task interface {
+	// Kind is the block type: filter, map, mask, truncate, validate, partition.
+	Kind() string
+	// DeclRange is the block's declaration range.
+	DeclRange() hcl.Range
+}
+
+// Filter keeps the records for which Where is true.
+type Filter struct {
+	Where Formula
+	Range hcl.Range
+}
+
+// MapField is one output field of a map task.
+type MapField struct {
+	Name    string
+	Formula Formula
+}
+
+// Map projects and computes fields. With All, every input field not in
+// Except is carried through first, then Fields are added or replaced.
+type Map struct {
+	Fields []MapField
+	All    bool
+	Except []string
+	Range  hcl.Range
+}
+
+// Mask hides part or all of a string field.
+type Mask struct {
+	Field string
+	// Char replaces masked characters; defaults to "*".
+	Char      string
+	KeepFirst int
+	KeepLast  int
+	// Hash, when set ("sha256", "md5"), replaces the value by its hex digest.
+	Hash string
+	// Formula, when set, computes the replacement value.
+	Formula *Formula
+	Range   hcl.Range
+}
+
+// Truncate cuts a string field to Length characters.
+type Truncate struct {
+	Field  string
+	Length int
+	Range  hcl.Range
+}
+
+// OnFail says what a validate task does with a record that fails its check.
+type OnFail string
+
+const (
+	OnFailDrop       OnFail = "drop"
+	OnFailFail       OnFail = "fail"
+	OnFailDeadLetter OnFail = "dead_letter"
+)
+
+// Validate checks each record.
+type Validate struct {
+	Check   Formula
+	OnFail  OnFail
+	Message string
+	Range   hcl.Range
+}
+
+// Partition names the fields file and object sinks partition by.
+type Partition struct {
+	Keys  []string
+	Range hcl.Range
+}
+
+func (*Filter) Kind() string    { return "filter" }
+func (*Map) Kind() string       { return "map" }
+func (*Mask) Kind() string      { return "mask" }
+func (*Truncate) Kind() string  { return "truncate" }
+func (*Validate) Kind() string  { return "validate" }
+func (*Partition) Kind() string { return "partition" }
+
+func (t *Filter) DeclRange() hcl.Range    { return t.Range }
+func (t *Map) DeclRange() hcl.Range       { return t.Range }
+func (t *Mask) DeclRange() hcl.Range      { return t.Range }
+func (t *Truncate) DeclRange() hcl.Range  { return t.Range }
+func (t *Validate) DeclRange() hcl.Range  { return t.Range }
+func (t *Partition) DeclRange() hcl.Range { return t.Range }
+
+var (
+	_ Task = (*Filter)(nil)
+	_ Task = (*Map)(nil)
+	_ Task = (*Mask)(nil)
+	_ Task = (*Truncate)(nil)
+	_ Task = (*Validate)(nil)
+	_ Task = (*Partition)(nil)
+)

@@ -1,0 +1,119 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+
+	"github.com/apache/arrow-go/v18/arrow"
+)
+
+// ErrUnsupported is returned by a connector for a role it does not play.
+// Over the wire it becomes gRPC's Unimplemented code, and back again.
+var ErrUnsupported = errors.New("unsupported by this connector")
+
+// Connector is what every plugin implements.
+type Connector interface {
+	// Spec describes the connector: name, version, roles and the
+	// attributes its connection, source and sink blocks accept.
+	Spec() Spec
+	// Configure receives the evaluated connection block. Problems with
+	// individual attributes are reported as diagnostics carrying the
+	// attribute path, so the engine can point at the flow file.
+	Configure(ctx context.Context, config Values) Diagnostics
+}
+
+// Checker is implemented by connectors that can test their connection.
+type Checker interface {
+	Check(ctx context.Context) error
+}
+
+// EntityLister is implemented by connectors that can enumerate what they
+// can read or write (objects, tables, prefixes).
+type EntityLister interface {
+	ListEntities(ctx context.Context) ([]EntityInfo, error)
+}
+
+// EntityDescriber is implemented by connectors that can say what an entity
+// looks like. Sources must implement it: the engine type-checks formulas
+// against the schema it returns.
+type EntityDescriber interface {
+	DescribeEntity(ctx context.Context, req DescribeRequest) (Entity, error)
+}
+
+// Source reads records of one entity.
+type Source interface {
+	// Read sends record batches to out until the entity is exhausted or
+	// ctx is cancelled. Batches must respect req.Limits; the transport
+	// splits oversized ones but never drops them.
+	Read(ctx context.Context, req ReadRequest, out RecordSender) error
+}
+
+// RecordSender is the channel a Source reads into.
+type RecordSender interface {
+	// Send delivers one batch. The sender takes no ownership: the caller
+	// may release rec after Send returns.
+	Send(rec arrow.RecordBatch) error
+	// Checkpoint records that everything sent before it can be resumed
+	// from position. The engine stores it only after every sink has
+	// durably committed those records.
+	Checkpoint(position []byte) error
+	// Reject reports input that could not become a record (a malformed
+	// CSV row, say). The engine fails the run or dead-letters it,
+	// depending on the flow's error policy.
+	Reject(bad BadRecord) error
+	// Progress reports how far the read has come, for display only.
+	Progress(p Progress) error
+}
+
+// Sink writes records into one entity.
+type Sink interface {
+	OpenWriter(ctx context.Context, req WriteRequest) (Writer, error)
+}
+
+// Writer receives the batches of one write stream.
+type Writer interface {
+	// Write takes one batch. Rows the destination refused are returned
+	// with their reasons; every other row counts as accepted (but not yet
+	// durable). An error aborts the whole stream.
+	Write(ctx context.Context, rec arrow.RecordBatch) (WriteResult, error)
+	// Commit makes everything accepted so far durable. The engine advances
+	// checkpoints only after every sink's Commit returned nil.
+	Commit(ctx context.Context) error
+	// Close releases resources. If Commit was not called since the last
+	// Write, Close must discard the uncommitted data rather than publish
+	// it half written.
+	Close(ctx context.Context) error
+}
+
+// EventSource delivers change events (Salesforce CDC, new S3 objects).
+type EventSource interface {
+	Subscribe(ctx context.Context, req SubscribeRequest, out EventSender) error
+}
+
+// EventSender is the channel an EventSource publishes into.
+type EventSender interface {
+	// Send delivers a batch of events; position is the replay position
+	// after the last event in the batch.
+	Send(rec arrow.RecordBatch, position []byte) error
+	// Acked returns positions the engine has durably delivered, in order.
+	Acked() <-chan []byte
+}
+
+// Unimplemented answers ErrUnsupported for every optional role. Embed it in
+// a connector to implement only the roles it plays.
+type Unimplemented struct{}
+
+func (Unimplemented) Check(context.Context) error { return nil }
+func (Unimplemented) ListEntities(context.Context) ([]EntityInfo, error) {
+	return nil, ErrUnsupported
+}
+func (Unimplemented) DescribeEntity(context.Context, DescribeRequest) (Entity, error) {
+	return Entity{}, ErrUnsupported
+}
+func (Unimplemented) Read(context.Context, ReadRequest, RecordSender) error { return ErrUnsupported }
+func (Unimplemented) OpenWriter(context.Context, WriteRequest) (Writer, error) {
+	return nil, ErrUnsupported
+}
+func (Unimplemented) Subscribe(context.Context, SubscribeRequest, EventSender) error {
+	return ErrUnsupported
+}

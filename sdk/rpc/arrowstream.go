@@ -1,0 +1,175 @@
+package rpc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow/util"
+
+	"github.com/sluice-dev/sluice/sdk"
+	pb "github.com/sluice-dev/sluice/sdk/protocol/sluicev1"
+)
+
+// MaxMessageSize is the gRPC message limit both sides set. Batches are
+// capped far below it (sdk.DefaultLimits); the headroom only guards against
+// a single row wider than the byte cap.
+const MaxMessageSize = 256 << 20
+
+// encoder turns record batches into ArrowData messages of one IPC stream.
+type encoder struct {
+	w      *ipc.Writer
+	frames []*pb.ArrowFrame
+	schema *arrow.Schema
+}
+
+type frameCollector struct{ e *encoder }
+
+func (frameCollector) Start() error { return nil }
+func (frameCollector) Close() error { return nil }
+
+func (c frameCollector) WritePayload(p ipc.Payload) error {
+	meta := p.Meta()
+	header := bytes.Clone(meta.Bytes())
+	meta.Release()
+	var body bytes.Buffer
+	if err := p.SerializeBody(&body); err != nil {
+		return fmt.Errorf("serialize arrow body: %w", err)
+	}
+	c.e.frames = append(c.e.frames, &pb.ArrowFrame{Header: header, Body: body.Bytes()})
+	return nil
+}
+
+// encode returns the data message for one batch. The first call also emits
+// the schema; every later batch must have the same schema.
+func (e *encoder) encode(rec arrow.RecordBatch) (*pb.ArrowData, error) {
+	if e.w == nil {
+		e.schema = rec.Schema()
+		e.w = ipc.NewWriterWithPayloadWriter(frameCollector{e}, ipc.WithSchema(e.schema))
+	} else if !e.schema.Equal(rec.Schema()) {
+		return nil, fmt.Errorf("schema changed within one stream: was %s, now %s", e.schema, rec.Schema())
+	}
+	e.frames = nil
+	if err := e.w.Write(rec); err != nil {
+		return nil, fmt.Errorf("encode arrow batch: %w", err)
+	}
+	return &pb.ArrowData{Messages: e.frames}, nil
+}
+
+// decoder reads the ArrowData messages of one IPC stream back into batches.
+// It is the ipc.MessageReader the arrow reader pulls from; each data message
+// is fed in whole before the reader is asked for exactly one batch.
+type decoder struct {
+	pending []*ipc.Message
+	rdr     *ipc.Reader
+}
+
+func (d *decoder) Message() (*ipc.Message, error) {
+	if len(d.pending) == 0 {
+		return nil, io.EOF
+	}
+	m := d.pending[0]
+	d.pending = d.pending[1:]
+	return m, nil
+}
+func (d *decoder) Retain()  {}
+func (d *decoder) Release() {}
+
+// decode returns the batch a data message carries; the caller releases it.
+func (d *decoder) decode(data *pb.ArrowData) (arrow.RecordBatch, error) {
+	if data == nil || len(data.Messages) == 0 {
+		return nil, errors.New("empty arrow data message")
+	}
+	for _, f := range data.Messages {
+		d.pending = append(d.pending, ipc.NewMessage(memory.NewBufferBytes(f.Header), memory.NewBufferBytes(f.Body)))
+	}
+	if d.rdr == nil {
+		rdr, err := ipc.NewReaderFromMessageReader(d)
+		if err != nil {
+			return nil, fmt.Errorf("decode arrow schema: %w", err)
+		}
+		d.rdr = rdr
+	}
+	if !d.rdr.Next() {
+		if err := d.rdr.Err(); err != nil {
+			return nil, fmt.Errorf("decode arrow batch: %w", err)
+		}
+		return nil, errors.New("decode arrow batch: data message held no record batch")
+	}
+	rec := d.rdr.RecordBatch()
+	rec.Retain()
+	if len(d.pending) != 0 {
+		rec.Release()
+		return nil, fmt.Errorf("decode arrow batch: %d unexpected IPC messages after the batch", len(d.pending))
+	}
+	return rec, nil
+}
+
+// split slices rec into batches within limits, without copying. The byte
+// estimate is per row on average, which is what a cap on wire size needs.
+func split(rec arrow.RecordBatch, limits sdk.Limits) []arrow.RecordBatch {
+	rows := int(rec.NumRows())
+	maxRows := limits.MaxRows
+	if maxRows <= 0 {
+		maxRows = sdk.DefaultLimits.MaxRows
+	}
+	maxBytes := limits.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = sdk.DefaultLimits.MaxBytes
+	}
+	if rows > 0 {
+		if size := util.TotalRecordSize(rec); size > int64(maxBytes) {
+			byBytes := int(int64(maxBytes) * int64(rows) / size)
+			if byBytes < 1 {
+				byBytes = 1
+			}
+			maxRows = min(maxRows, byBytes)
+		}
+	}
+	if rows <= maxRows {
+		return []arrow.RecordBatch{rec}
+	}
+	out := make([]arrow.RecordBatch, 0, (rows+maxRows-1)/maxRows)
+	for start := 0; start < rows; start += maxRows {
+		out = append(out, rec.NewSlice(int64(start), int64(min(start+maxRows, rows))))
+	}
+	return out
+}
+
+// releaseSlices releases the slices split made, but not the original.
+func releaseSlices(orig arrow.RecordBatch, parts []arrow.RecordBatch) {
+	for _, p := range parts {
+		if p != orig {
+			p.Release()
+		}
+	}
+}
+
+// encodeSchema serializes a schema as an IPC stream holding only it.
+func encodeSchema(s *arrow.Schema) ([]byte, error) {
+	if s == nil {
+		return nil, nil
+	}
+	var buf bytes.Buffer
+	w := ipc.NewWriter(&buf, ipc.WithSchema(s))
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("encode schema: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+func decodeSchema(b []byte) (*arrow.Schema, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	r, err := ipc.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("decode schema: %w", err)
+	}
+	defer r.Release()
+	return r.Schema(), nil
+}

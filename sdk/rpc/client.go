@@ -1,0 +1,446 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/sluice-dev/sluice/sdk"
+	pb "github.com/sluice-dev/sluice/sdk/protocol/sluicev1"
+)
+
+// DefaultIdleTimeout is how long a stream may go without any message from
+// the plugin before the plugin is declared hung. Slow sources keep a stream
+// alive by sending Progress.
+const DefaultIdleTimeout = 5 * time.Minute
+
+// Client calls a connector plugin and implements every sdk role interface,
+// so the engine treats in-process and out-of-process connectors alike.
+type Client struct {
+	rpc pb.ConnectorClient
+	// Name labels errors ("plugin file: ...").
+	Name string
+	// Exited, when set, tells whether the plugin process has gone, so a
+	// broken stream can be reported as a crash rather than a network error.
+	Exited func() bool
+	// IdleTimeout bounds the silence of a stream; zero means DefaultIdleTimeout.
+	IdleTimeout time.Duration
+
+	spec *sdk.Spec
+}
+
+var (
+	_ sdk.Connector       = (*Client)(nil)
+	_ sdk.Checker         = (*Client)(nil)
+	_ sdk.EntityLister    = (*Client)(nil)
+	_ sdk.EntityDescriber = (*Client)(nil)
+	_ sdk.Source          = (*Client)(nil)
+	_ sdk.Sink            = (*Client)(nil)
+	_ sdk.EventSource     = (*Client)(nil)
+)
+
+// NewClient wraps a protocol client.
+func NewClient(c pb.ConnectorClient) *Client { return &Client{rpc: c, Name: "connector"} }
+
+var errIdle = errors.New("idle timeout")
+
+// wrap turns a gRPC error into one that names the plugin and says what
+// happened in the user's terms.
+func (c *Client) wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return fmt.Errorf("plugin %s: %w", c.Name, err)
+	}
+	switch st.Code() {
+	case codes.Unimplemented:
+		return fmt.Errorf("plugin %s: %w", c.Name, sdk.ErrUnsupported)
+	case codes.Canceled:
+		return fmt.Errorf("plugin %s: %w", c.Name, context.Canceled)
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("plugin %s: %w", c.Name, context.DeadlineExceeded)
+	case codes.Unavailable:
+		if c.Exited != nil && c.exitedSoon() {
+			return fmt.Errorf("plugin %s crashed: its process exited mid-call (%s)", c.Name, st.Message())
+		}
+		return fmt.Errorf("plugin %s stopped answering: %s", c.Name, st.Message())
+	}
+	return fmt.Errorf("plugin %s: %s", c.Name, st.Message())
+}
+
+// exitedSoon waits briefly for the process watcher to notice an exit: the
+// broken connection is usually seen a moment before the process is reaped.
+func (c *Client) exitedSoon() bool {
+	for i := 0; i < 50; i++ {
+		if c.Exited() {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+func (c *Client) idle() time.Duration {
+	if c.IdleTimeout > 0 {
+		return c.IdleTimeout
+	}
+	return DefaultIdleTimeout
+}
+
+// watchdog cancels a stream's context when the plugin stays silent too long.
+type watchdog struct {
+	timer *time.Timer
+	d     time.Duration
+}
+
+func (c *Client) newWatchdog(ctx context.Context) (context.Context, *watchdog, context.CancelCauseFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	d := c.idle()
+	return ctx, &watchdog{d: d, timer: time.AfterFunc(d, func() { cancel(errIdle) })}, cancel
+}
+
+func (w *watchdog) kick()  { w.timer.Reset(w.d) }
+func (w *watchdog) stop()  { w.timer.Stop() }
+func (w *watchdog) pause() { w.timer.Stop() }
+
+func (c *Client) streamErr(ctx context.Context, err error, d time.Duration) error {
+	if errors.Is(context.Cause(ctx), errIdle) {
+		return fmt.Errorf("plugin %s stopped answering: no message for %s", c.Name, d)
+	}
+	return c.wrap(err)
+}
+
+// Spec returns the plugin's spec. It is fetched once and cached; a plugin
+// that cannot answer GetSpec yields an empty spec (Fetch reports the error).
+func (c *Client) Spec() sdk.Spec {
+	s, _ := c.FetchSpec(context.Background())
+	return s
+}
+
+// FetchSpec asks the plugin for its spec.
+func (c *Client) FetchSpec(ctx context.Context) (sdk.Spec, error) {
+	if c.spec != nil {
+		return *c.spec, nil
+	}
+	resp, err := c.rpc.GetSpec(ctx, &pb.GetSpec_Request{})
+	if err != nil {
+		return sdk.Spec{}, c.wrap(err)
+	}
+	s := specFromPB(resp)
+	c.spec = &s
+	return s, nil
+}
+
+func (c *Client) Configure(ctx context.Context, config sdk.Values) sdk.Diagnostics {
+	vals, err := valuesToPB(config)
+	if err != nil {
+		return sdk.Diagnostics{{Summary: "Invalid configuration", Detail: err.Error()}}
+	}
+	resp, err := c.rpc.Configure(ctx, &pb.Configure_Request{Config: vals})
+	if err != nil {
+		return sdk.Diagnostics{{Summary: "Plugin failed to configure", Detail: c.wrap(err).Error()}}
+	}
+	return diagsFromPB(resp.Diagnostics)
+}
+
+func (c *Client) Check(ctx context.Context) error {
+	_, err := c.rpc.Check(ctx, &pb.Check_Request{})
+	return c.wrap(err)
+}
+
+func (c *Client) ListEntities(ctx context.Context) ([]sdk.EntityInfo, error) {
+	resp, err := c.rpc.ListEntities(ctx, &pb.ListEntities_Request{})
+	if err != nil {
+		return nil, c.wrap(err)
+	}
+	out := make([]sdk.EntityInfo, len(resp.Entities))
+	for i, e := range resp.Entities {
+		out[i] = sdk.EntityInfo{Name: e.Name, Description: e.Description}
+	}
+	return out, nil
+}
+
+func (c *Client) DescribeEntity(ctx context.Context, req sdk.DescribeRequest) (sdk.Entity, error) {
+	opts, err := valuesToPB(req.Options)
+	if err != nil {
+		return sdk.Entity{}, err
+	}
+	resp, err := c.rpc.DescribeEntity(ctx, &pb.DescribeEntity_Request{Entity: req.Entity, Options: opts})
+	if err != nil {
+		return sdk.Entity{}, c.wrap(err)
+	}
+	schema, err := decodeSchema(resp.Schema)
+	if err != nil {
+		return sdk.Entity{}, fmt.Errorf("plugin %s: %w", c.Name, err)
+	}
+	return sdk.Entity{Name: resp.Name, Schema: schema, PrimaryKey: resp.PrimaryKey,
+		CursorFields: resp.CursorFields, WriteModes: writeModesFromStrings(resp.WriteModes)}, nil
+}
+
+func (c *Client) Read(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSender) error {
+	opts, err := valuesToPB(req.Options)
+	if err != nil {
+		return err
+	}
+	ctx, wd, cancel := c.newWatchdog(ctx)
+	defer cancel(nil)
+	defer wd.stop()
+	stream, err := c.rpc.Read(ctx, &pb.Read_Request{Entity: req.Entity, Fields: req.Fields, Options: opts,
+		Checkpoint: req.Checkpoint, Limits: limitsToPB(req.Limits)})
+	if err != nil {
+		return c.streamErr(ctx, err, wd.d)
+	}
+	var dec decoder
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return c.streamErr(ctx, err, wd.d)
+		}
+		// The engine's handlers may block on a slow sink; that silence is
+		// ours, not the plugin's.
+		wd.pause()
+		switch kind := msg.Kind.(type) {
+		case *pb.Read_Response_Data:
+			rec, derr := dec.decode(kind.Data)
+			if derr != nil {
+				return fmt.Errorf("plugin %s sent a bad batch: %w", c.Name, derr)
+			}
+			err = out.Send(rec)
+			rec.Release()
+		case *pb.Read_Response_Checkpoint:
+			err = out.Checkpoint(kind.Checkpoint)
+		case *pb.Read_Response_Rejected:
+			err = out.Reject(sdk.BadRecord{Location: kind.Rejected.Location, Reason: kind.Rejected.Reason, Raw: kind.Rejected.Raw})
+		case *pb.Read_Response_Progress:
+			err = out.Progress(sdk.Progress{BytesRead: kind.Progress.BytesRead, BytesTotal: kind.Progress.BytesTotal})
+		}
+		if err != nil {
+			return err
+		}
+		wd.kick()
+	}
+}
+
+func (c *Client) OpenWriter(ctx context.Context, req sdk.WriteRequest) (sdk.Writer, error) {
+	opts, err := valuesToPB(req.Options)
+	if err != nil {
+		return nil, err
+	}
+	schema, err := encodeSchema(req.Schema)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	stream, err := c.rpc.Write(ctx)
+	if err != nil {
+		cancel(nil)
+		return nil, c.wrap(err)
+	}
+	err = stream.Send(&pb.Write_Request{Kind: &pb.Write_Request_Header{Header: &pb.Write_Header{
+		Entity: req.Entity, Mode: string(req.Mode), Keys: req.Keys, Options: opts,
+		FlowName: req.FlowName, RunId: req.RunID, Schema: schema,
+	}}})
+	if err != nil {
+		cancel(nil)
+		return nil, c.wrap(err)
+	}
+	return &remoteWriter{c: c, stream: stream, ctx: ctx, cancel: cancel}, nil
+}
+
+// remoteWriter is the host's end of a Write stream. Each batch is answered
+// before the next is sent, so the engine still holds every batch whose
+// rejected rows it may need to dead-letter.
+type remoteWriter struct {
+	c      *Client
+	stream pb.Connector_WriteClient
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	limits sdk.Limits
+	enc    encoder
+	commit uint64
+	closed bool
+}
+
+// recv waits for the plugin's next answer, bounded by the idle timeout.
+func (w *remoteWriter) recv() (*pb.Write_Response, error) {
+	d := w.c.idle()
+	t := time.AfterFunc(d, func() { w.cancel(errIdle) })
+	defer t.Stop()
+	msg, err := w.stream.Recv()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("plugin %s closed the write stream early", w.c.Name)
+		}
+		return nil, w.c.streamErr(w.ctx, err, d)
+	}
+	return msg, nil
+}
+
+// sendErr reports a failed Send: gRPC hides the cause behind io.EOF,
+// which the following Recv reveals.
+func (w *remoteWriter) sendErr(err error) error {
+	if errors.Is(err, io.EOF) {
+		if _, rerr := w.stream.Recv(); rerr != nil && !errors.Is(rerr, io.EOF) {
+			return w.c.streamErr(w.ctx, rerr, w.c.idle())
+		}
+	}
+	return w.c.wrap(err)
+}
+
+func (w *remoteWriter) Write(ctx context.Context, rec arrow.RecordBatch) (sdk.WriteResult, error) {
+	parts := split(rec, w.limits)
+	defer releaseSlices(rec, parts)
+	var res sdk.WriteResult
+	offset := 0
+	for _, p := range parts {
+		data, err := w.enc.encode(p)
+		if err != nil {
+			return res, err
+		}
+		if err := w.stream.Send(&pb.Write_Request{Kind: &pb.Write_Request_Data{Data: data}}); err != nil {
+			return res, w.sendErr(err)
+		}
+		msg, err := w.recv()
+		if err != nil {
+			return res, err
+		}
+		r := msg.GetResult()
+		if r == nil {
+			return res, fmt.Errorf("plugin %s answered a batch with %T", w.c.Name, msg.Kind)
+		}
+		for _, rj := range r.Rejected {
+			res.Rejected = append(res.Rejected, sdk.RejectedRow{Row: offset + int(rj.Row), Reason: rj.Reason})
+		}
+		res.BytesWritten += r.BytesWritten
+		offset += int(p.NumRows())
+	}
+	return res, nil
+}
+
+func (w *remoteWriter) Commit(ctx context.Context) error {
+	w.commit++
+	if err := w.stream.Send(&pb.Write_Request{Kind: &pb.Write_Request_Commit{Commit: w.commit}}); err != nil {
+		return w.sendErr(err)
+	}
+	msg, err := w.recv()
+	if err != nil {
+		return err
+	}
+	if got, ok := msg.Kind.(*pb.Write_Response_Committed); !ok || got.Committed != w.commit {
+		return fmt.Errorf("plugin %s answered commit %d with %v", w.c.Name, w.commit, msg.Kind)
+	}
+	return nil
+}
+
+// Close ends the stream; the plugin's Close error, if any, arrives as the
+// stream's final status.
+func (w *remoteWriter) Close(ctx context.Context) error {
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	defer w.cancel(nil)
+	if err := w.stream.CloseSend(); err != nil {
+		return w.c.wrap(err)
+	}
+	for {
+		_, err := w.stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return w.c.streamErr(w.ctx, err, w.c.idle())
+		}
+	}
+}
+
+func (c *Client) Subscribe(ctx context.Context, req sdk.SubscribeRequest, out sdk.EventSender) error {
+	opts, err := valuesToPB(req.Options)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := c.rpc.Subscribe(ctx)
+	if err != nil {
+		return c.wrap(err)
+	}
+	if err := stream.Send(&pb.Subscribe_Request{Kind: &pb.Subscribe_Request_Start{Start: &pb.Subscribe_Start{
+		Entity: req.Entity, Options: opts, Position: req.Position, Limits: limitsToPB(req.Limits),
+	}}}); err != nil {
+		return c.wrap(err)
+	}
+	// Acknowledgements flow back once the plugin has accepted the stream;
+	// an unsupported subscription ends before any.
+	forwardAcks := func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case pos, ok := <-out.Acked():
+				if !ok {
+					return
+				}
+				if stream.Send(&pb.Subscribe_Request{Kind: &pb.Subscribe_Request_Ack{Ack: pos}}) != nil {
+					return
+				}
+			}
+		}
+	}
+	started := false
+	var dec decoder
+	var pending []arrow.RecordBatch
+	defer func() {
+		for _, r := range pending {
+			r.Release()
+		}
+	}()
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return c.wrap(err)
+		}
+		if !started {
+			started = true
+			go forwardAcks()
+		}
+		switch kind := msg.Kind.(type) {
+		case *pb.Subscribe_Response_Data:
+			rec, err := dec.decode(kind.Data)
+			if err != nil {
+				return fmt.Errorf("plugin %s sent a bad event batch: %w", c.Name, err)
+			}
+			pending = append(pending, rec)
+		case *pb.Subscribe_Response_Position:
+			// A batch split for the wire is delivered back as its parts,
+			// the last one carrying the position.
+			for i, r := range pending {
+				var pos []byte
+				if i == len(pending)-1 {
+					pos = kind.Position
+				}
+				err := out.Send(r, pos)
+				r.Release()
+				if err != nil {
+					pending = pending[i+1:]
+					return err
+				}
+			}
+			pending = pending[:0]
+		}
+	}
+}

@@ -1,0 +1,191 @@
+package rpc
+
+import (
+	"fmt"
+
+	"github.com/sluice-dev/sluice/sdk"
+	pb "github.com/sluice-dev/sluice/sdk/protocol/sluicev1"
+)
+
+func valueToPB(v any) (*pb.Value, error) {
+	switch x := v.(type) {
+	case string:
+		return &pb.Value{Kind: &pb.Value_StringValue{StringValue: x}}, nil
+	case int64:
+		return &pb.Value{Kind: &pb.Value_IntValue{IntValue: x}}, nil
+	case int:
+		return &pb.Value{Kind: &pb.Value_IntValue{IntValue: int64(x)}}, nil
+	case float64:
+		return &pb.Value{Kind: &pb.Value_FloatValue{FloatValue: x}}, nil
+	case bool:
+		return &pb.Value{Kind: &pb.Value_BoolValue{BoolValue: x}}, nil
+	case []string:
+		return &pb.Value{Kind: &pb.Value_ListValue{ListValue: &pb.StringList{Values: x}}}, nil
+	case map[string]string:
+		return &pb.Value{Kind: &pb.Value_MapValue{MapValue: &pb.StringMap{Values: x}}}, nil
+	case nil:
+		return nil, nil
+	}
+	return nil, fmt.Errorf("config value of type %T cannot cross the plugin protocol", v)
+}
+
+func valueFromPB(v *pb.Value) any {
+	switch x := v.GetKind().(type) {
+	case *pb.Value_StringValue:
+		return x.StringValue
+	case *pb.Value_IntValue:
+		return x.IntValue
+	case *pb.Value_FloatValue:
+		return x.FloatValue
+	case *pb.Value_BoolValue:
+		return x.BoolValue
+	case *pb.Value_ListValue:
+		if x.ListValue.GetValues() == nil {
+			return []string{}
+		}
+		return x.ListValue.GetValues()
+	case *pb.Value_MapValue:
+		if x.MapValue.GetValues() == nil {
+			return map[string]string{}
+		}
+		return x.MapValue.GetValues()
+	}
+	return nil
+}
+
+func valuesToPB(vs sdk.Values) (map[string]*pb.Value, error) {
+	out := make(map[string]*pb.Value, len(vs))
+	for k, v := range vs {
+		pv, err := valueToPB(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", k, err)
+		}
+		if pv != nil {
+			out[k] = pv
+		}
+	}
+	return out, nil
+}
+
+func valuesFromPB(m map[string]*pb.Value) sdk.Values {
+	out := make(sdk.Values, len(m))
+	for k, v := range m {
+		out[k] = valueFromPB(v)
+	}
+	return out
+}
+
+func schemaToPB(c sdk.ConfigSchema) (*pb.ConfigSchema, error) {
+	out := &pb.ConfigSchema{}
+	for _, a := range c.Attributes {
+		def, err := valueToPB(a.Default)
+		if err != nil {
+			return nil, fmt.Errorf("default of %s: %w", a.Name, err)
+		}
+		out.Attributes = append(out.Attributes, &pb.Attribute{
+			Name: a.Name, Type: string(a.Type), Required: a.Required, Sensitive: a.Sensitive,
+			Description: a.Description, Default: def, Entity: a.Entity,
+		})
+	}
+	return out, nil
+}
+
+func schemaFromPB(c *pb.ConfigSchema) sdk.ConfigSchema {
+	var out sdk.ConfigSchema
+	for _, a := range c.GetAttributes() {
+		var def any
+		if a.Default != nil {
+			def = valueFromPB(a.Default)
+		}
+		out.Attributes = append(out.Attributes, sdk.Attribute{
+			Name: a.Name, Type: sdk.AttrType(a.Type), Required: a.Required, Sensitive: a.Sensitive,
+			Description: a.Description, Default: def, Entity: a.Entity,
+		})
+	}
+	return out
+}
+
+func specToPB(s sdk.Spec) (*pb.GetSpec_Response, error) {
+	conn, err := schemaToPB(s.Connection)
+	if err != nil {
+		return nil, err
+	}
+	src, err := schemaToPB(s.Source)
+	if err != nil {
+		return nil, err
+	}
+	snk, err := schemaToPB(s.Sink)
+	if err != nil {
+		return nil, err
+	}
+	caps := make([]string, len(s.Capabilities))
+	for i, c := range s.Capabilities {
+		caps[i] = string(c)
+	}
+	return &pb.GetSpec_Response{Name: s.Name, Version: s.Version, Description: s.Description,
+		Capabilities: caps, Connection: conn, Source: src, Sink: snk}, nil
+}
+
+func specFromPB(r *pb.GetSpec_Response) sdk.Spec {
+	caps := make([]sdk.Capability, len(r.Capabilities))
+	for i, c := range r.Capabilities {
+		caps[i] = sdk.Capability(c)
+	}
+	return sdk.Spec{Name: r.Name, Version: r.Version, Description: r.Description, Capabilities: caps,
+		Connection: schemaFromPB(r.Connection), Source: schemaFromPB(r.Source), Sink: schemaFromPB(r.Sink)}
+}
+
+func diagsToPB(ds sdk.Diagnostics) []*pb.Diagnostic {
+	out := make([]*pb.Diagnostic, len(ds))
+	for i, d := range ds {
+		sev := pb.Diagnostic_ERROR
+		if d.Severity == sdk.SeverityWarning {
+			sev = pb.Diagnostic_WARNING
+		}
+		out[i] = &pb.Diagnostic{Severity: sev, Summary: d.Summary, Detail: d.Detail, Path: d.Path}
+	}
+	return out
+}
+
+func diagsFromPB(ds []*pb.Diagnostic) sdk.Diagnostics {
+	out := make(sdk.Diagnostics, len(ds))
+	for i, d := range ds {
+		sev := sdk.SeverityError
+		if d.Severity == pb.Diagnostic_WARNING {
+			sev = sdk.SeverityWarning
+		}
+		out[i] = sdk.Diagnostic{Severity: sev, Summary: d.Summary, Detail: d.Detail, Path: d.Path}
+	}
+	return out
+}
+
+func limitsToPB(l sdk.Limits) *pb.Limits {
+	return &pb.Limits{MaxRows: int64(l.MaxRows), MaxBytes: int64(l.MaxBytes)}
+}
+
+func limitsFromPB(l *pb.Limits) sdk.Limits {
+	out := sdk.Limits{MaxRows: int(l.GetMaxRows()), MaxBytes: int(l.GetMaxBytes())}
+	if out.MaxRows <= 0 {
+		out.MaxRows = sdk.DefaultLimits.MaxRows
+	}
+	if out.MaxBytes <= 0 {
+		out.MaxBytes = sdk.DefaultLimits.MaxBytes
+	}
+	return out
+}
+
+func writeModesToStrings(ms []sdk.WriteMode) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = string(m)
+	}
+	return out
+}
+
+func writeModesFromStrings(ss []string) []sdk.WriteMode {
+	out := make([]sdk.WriteMode, len(ss))
+	for i, s := range ss {
+		out[i] = sdk.WriteMode(s)
+	}
+	return out
+}

@@ -1,0 +1,65 @@
+package rpc
+
+import (
+	"context"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/sluice-dev/sluice/sdk"
+	pb "github.com/sluice-dev/sluice/sdk/protocol/sluicev1"
+)
+
+// ProtocolVersion is the plugin protocol's major version. go-plugin
+// negotiates it during the handshake; a plugin built for another major
+// version is refused with a message naming both.
+const ProtocolVersion = 1
+
+// PluginKey is the name the connector is dispensed under.
+const PluginKey = "connector"
+
+// Handshake guards against running a plugin executable by hand: it exits
+// with a message unless the engine set the cookie.
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  ProtocolVersion,
+	MagicCookieKey:   "SLUICE_PLUGIN_MAGIC_COOKIE",
+	MagicCookieValue: "f3c1c8de4b7a4e0f9d2a6b5e8c7a1d30",
+}
+
+// Plugin is go-plugin's view of a connector.
+type Plugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	// Impl is set on the plugin side only.
+	Impl sdk.Connector
+}
+
+var _ plugin.GRPCPlugin = (*Plugin)(nil)
+
+func (p *Plugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	pb.RegisterConnectorServer(s, NewServer(p.Impl))
+	return nil
+}
+
+func (p *Plugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, cc *grpc.ClientConn) (any, error) {
+	return NewClient(pb.NewConnectorClient(cc)), nil
+}
+
+// VersionedPlugins is the plugin set for each protocol version this build
+// speaks.
+func VersionedPlugins(impl sdk.Connector) map[int]plugin.PluginSet {
+	return map[int]plugin.PluginSet{
+		ProtocolVersion: {PluginKey: &Plugin{Impl: impl}},
+	}
+}
+
+// ServerOptions raises gRPC's 4 MiB receive default on the plugin side,
+// which would refuse an ordinary multi-megabyte batch from the engine.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize)}
+}
+
+// DialOptions sets the host side's limits to match.
+func DialOptions() []grpc.DialOption {
+	return []grpc.DialOption{grpc.WithDefaultCallOptions(
+		grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize))}
+}

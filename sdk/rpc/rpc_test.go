@@ -1,0 +1,215 @@
+package rpc_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/sluice-dev/sluice/sdk"
+	"github.com/sluice-dev/sluice/sdk/sdktest"
+)
+
+func arrowRecord(s *arrow.Schema, cols []arrow.Array, rows int64) arrow.RecordBatch {
+	return array.NewRecordBatch(s, cols, rows)
+}
+
+var destSeq atomic.Int64
+
+func TestConformanceOfMemConnector(t *testing.T) {
+	mem := newMemConn()
+	sdktest.Run(t, sdktest.Suite{
+		New:    func() sdk.Connector { return mem },
+		Source: &sdktest.SourceCase{Options: sdk.Values{"rows": int64(5000)}, MinRows: 5000},
+		Sink: &sdktest.SinkCase{
+			Options: func(t *testing.T) sdk.Values { return sdk.Values{"dest": fmt.Sprint(destSeq.Add(1))} },
+			Count:   func(t *testing.T, o sdk.Values) int64 { return mem.count(o.String("dest", "")) },
+		},
+	})
+}
+
+func TestReadKeepsOrderOfBatchesCheckpointsAndRejects(t *testing.T) {
+	client := sdktest.Pipe(t, newMemConn())
+	type event struct {
+		kind string
+		rows int64
+		pos  string
+	}
+	var events []event
+	col := &sdktest.Collector{}
+	defer col.Release()
+	rec := &recorder{
+		onSend: func(r arrow.RecordBatch) { events = append(events, event{kind: "batch", rows: r.NumRows()}) },
+		onCP:   func(p []byte) { events = append(events, event{kind: "cp", pos: string(p)}) },
+		onRej: func(b sdk.BadRecord) {
+			events = append(events, event{kind: "reject", pos: b.Location + " " + b.Reason})
+		},
+	}
+	err := client.Read(context.Background(), sdk.ReadRequest{Options: sdk.Values{"rows": int64(2500), "reject": true},
+		Limits: sdk.Limits{MaxRows: 1000}}, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []event{
+		{"batch", 1000, ""}, {"cp", 0, `{"next":1000}`},
+		{"batch", 1000, ""}, {"cp", 0, `{"next":2000}`},
+		{"batch", 500, ""}, {"cp", 0, `{"next":3000}`},
+		{"reject", 0, "mem:1 synthetic"},
+	}
+	if fmt.Sprint(events) != fmt.Sprint(want) {
+		t.Fatalf("events over the wire:\n got %v\nwant %v", events, want)
+	}
+}
+
+type recorder struct {
+	onSend func(arrow.RecordBatch)
+	onCP   func([]byte)
+	onRej  func(sdk.BadRecord)
+}
+
+func (r *recorder) Send(rec arrow.RecordBatch) error { r.onSend(rec); return nil }
+func (r *recorder) Checkpoint(p []byte) error        { r.onCP(p); return nil }
+func (r *recorder) Reject(b sdk.BadRecord) error     { r.onRej(b); return nil }
+func (r *recorder) Progress(sdk.Progress) error      { return nil }
+
+func TestReadValuesSurviveTheWire(t *testing.T) {
+	client := sdktest.Pipe(t, newMemConn())
+	col := &sdktest.Collector{}
+	defer col.Release()
+	if err := client.Read(context.Background(), sdk.ReadRequest{Options: sdk.Values{"rows": int64(3000)}, Limits: sdk.Limits{MaxRows: 700}}, col); err != nil {
+		t.Fatal(err)
+	}
+	want := sdktest.TenColumnBatch(0, 3000)
+	defer want.Release()
+	offset := int64(0)
+	for _, b := range col.Batches {
+		slice := want.NewSlice(offset, offset+b.NumRows())
+		if !array.RecordEqual(slice, b) {
+			t.Fatalf("batch at row %d differs after crossing the wire", offset)
+		}
+		slice.Release()
+		offset += b.NumRows()
+	}
+	if offset != 3000 {
+		t.Fatalf("got %d rows, want 3000", offset)
+	}
+}
+
+func TestOversizedWriteIsSplitAndRejectedRowsKeepTheirIndex(t *testing.T) {
+	mem := newMemConn()
+	mem.rejectEvery = 25_000
+	client := sdktest.Pipe(t, mem)
+	w, err := client.OpenWriter(context.Background(), sdk.WriteRequest{Entity: "big", Schema: sdktest.TenColumnSchema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ~8.7 MB of Arrow: over gRPC's 4 MiB default and over the 8 MiB cap,
+	// so it must cross as several messages.
+	rec := sdktest.TenColumnBatch(1, 100_000)
+	defer rec.Release()
+	res, err := w.Write(context.Background(), rec)
+	if err != nil {
+		t.Fatalf("write of a large batch: %v", err)
+	}
+	var rows []int
+	for _, r := range res.Rejected {
+		rows = append(rows, r.Row)
+	}
+	// ids start at 1, so id 25000 is row 24999.
+	if fmt.Sprint(rows) != "[24999 49999 74999 99999]" {
+		t.Fatalf("rejected rows %v, want [24999 49999 74999 99999]", rows)
+	}
+	if err := w.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := mem.count("big"); got != 100_000-4 {
+		t.Fatalf("committed %d rows, want %d", got, 100_000-4)
+	}
+}
+
+func TestSinkErrorsCrossTheWire(t *testing.T) {
+	client := sdktest.Pipe(t, newMemConn())
+	_, err := client.OpenWriter(context.Background(), sdk.WriteRequest{Schema: sdktest.TenColumnSchema})
+	if err == nil {
+		// OpenWriter on the server happens when the header arrives; the
+		// error surfaces on the first exchange.
+		w, _ := client.OpenWriter(context.Background(), sdk.WriteRequest{Schema: sdktest.TenColumnSchema})
+		rec := sdktest.TenColumnBatch(0, 1)
+		defer rec.Release()
+		_, err = w.Write(context.Background(), rec)
+	}
+	if err == nil || !containsAll(err.Error(), "plugin mem", "no destination") {
+		t.Fatalf("want the plugin's error naming it, got %v", err)
+	}
+}
+
+type sourceOnly struct{ sdk.Unimplemented }
+
+func (sourceOnly) Spec() sdk.Spec                                        { return sdk.Spec{Name: "ro", Version: "1"} }
+func (sourceOnly) Configure(context.Context, sdk.Values) sdk.Diagnostics { return nil }
+
+func TestMissingRolesAnswerUnsupported(t *testing.T) {
+	client := sdktest.Pipe(t, sourceOnly{})
+	if _, err := client.ListEntities(context.Background()); !errors.Is(err, sdk.ErrUnsupported) {
+		t.Fatalf("ListEntities: %v, want ErrUnsupported", err)
+	}
+	if _, err := client.DescribeEntity(context.Background(), sdk.DescribeRequest{}); !errors.Is(err, sdk.ErrUnsupported) {
+		t.Fatalf("DescribeEntity: %v, want ErrUnsupported", err)
+	}
+	err := client.Subscribe(context.Background(), sdk.SubscribeRequest{}, nil)
+	if !errors.Is(err, sdk.ErrUnsupported) {
+		t.Fatalf("Subscribe: %v, want ErrUnsupported", err)
+	}
+}
+
+func TestConfigValuesKeepTheirTypes(t *testing.T) {
+	got := make(chan sdk.Values, 1)
+	c := &configSpy{got: got}
+	client := sdktest.Pipe(t, c)
+	in := sdk.Values{"s": "x", "i": int64(7), "f": 1.5, "b": true, "l": []string{"a", "b"}, "m": map[string]string{"k": "v"}}
+	if d := client.Configure(context.Background(), in); d.HasErrors() {
+		t.Fatal(d.Err())
+	}
+	a, _ := json.Marshal(in)
+	b, _ := json.Marshal(<-got)
+	if string(a) != string(b) {
+		t.Fatalf("config crossed as %s, want %s", b, a)
+	}
+}
+
+type configSpy struct {
+	sdk.Unimplemented
+	got chan sdk.Values
+}
+
+func (c *configSpy) Spec() sdk.Spec { return sdk.Spec{Name: "spy", Version: "1"} }
+func (c *configSpy) Configure(_ context.Context, v sdk.Values) sdk.Diagnostics {
+	c.got <- v
+	return sdk.Diagnostics{{Severity: sdk.SeverityWarning, Summary: "w", Path: []string{"a", "b"}}}
+}
+
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,310 @@
+package sdk
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+)
+
+// Capability names a role a connector plays.
+type Capability string
+
+const (
+	CapSource   Capability = "source"
+	CapSink     Capability = "sink"
+	CapEntities Capability = "entities"
+	CapEvents   Capability = "events"
+	CapCheck    Capability = "check"
+)
+
+// Spec describes a connector.
+type Spec struct {
+	Name         string
+	Version      string
+	Description  string
+	Capabilities []Capability
+	// Connection lists the attributes of `connection "<name>" "<label>"`.
+	// Connectors that need no connection block leave it empty.
+	Connection ConfigSchema
+	// Source and Sink list the attributes of the source and sink blocks
+	// besides the ones the engine owns (connection, fields, write, key).
+	Source ConfigSchema
+	Sink   ConfigSchema
+}
+
+// Has reports whether the spec declares capability c.
+func (s Spec) Has(c Capability) bool {
+	for _, have := range s.Capabilities {
+		if have == c {
+			return true
+		}
+	}
+	return false
+}
+
+// AttrType is the type of a config attribute.
+type AttrType string
+
+const (
+	TypeString     AttrType = "string"
+	TypeInt        AttrType = "int"
+	TypeFloat      AttrType = "float"
+	TypeBool       AttrType = "bool"
+	TypeStringList AttrType = "list(string)"
+	TypeStringMap  AttrType = "map(string)"
+)
+
+// Attribute describes one config attribute.
+type Attribute struct {
+	Name        string
+	Type        AttrType
+	Required    bool
+	Sensitive   bool // never logged, planned or stored in run history
+	Description string
+	Default     any
+	// Entity marks the attribute that names the entity to read or write
+	// (object, table, path). At most one per block.
+	Entity bool
+}
+
+// ConfigSchema is the list of attributes a block accepts.
+type ConfigSchema struct {
+	Attributes []Attribute
+}
+
+// Lookup returns the attribute named name.
+func (c ConfigSchema) Lookup(name string) (Attribute, bool) {
+	for _, a := range c.Attributes {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return Attribute{}, false
+}
+
+// EntityAttribute returns the attribute marked Entity, if any.
+func (c ConfigSchema) EntityAttribute() (Attribute, bool) {
+	for _, a := range c.Attributes {
+		if a.Entity {
+			return a, true
+		}
+	}
+	return Attribute{}, false
+}
+
+// Values holds evaluated config values: string, int64, float64, bool,
+// []string and map[string]string, as declared by the ConfigSchema.
+type Values map[string]any
+
+// String returns the string value of key, or def when unset.
+func (v Values) String(key, def string) string {
+	if s, ok := v[key].(string); ok {
+		return s
+	}
+	return def
+}
+
+// Int returns the integer value of key, or def when unset.
+func (v Values) Int(key string, def int64) int64 {
+	switch n := v[key].(type) {
+	case int64:
+		return n
+	case float64:
+		return int64(n)
+	}
+	return def
+}
+
+// Float returns the number value of key, or def when unset.
+func (v Values) Float(key string, def float64) float64 {
+	switch n := v[key].(type) {
+	case int64:
+		return float64(n)
+	case float64:
+		return n
+	}
+	return def
+}
+
+// Bool returns the boolean value of key, or def when unset.
+func (v Values) Bool(key string, def bool) bool {
+	if b, ok := v[key].(bool); ok {
+		return b
+	}
+	return def
+}
+
+// Strings returns the list value of key.
+func (v Values) Strings(key string) []string {
+	l, _ := v[key].([]string)
+	return l
+}
+
+// StringMap returns the map value of key.
+func (v Values) StringMap(key string) map[string]string {
+	m, _ := v[key].(map[string]string)
+	return m
+}
+
+// Severity grades a diagnostic.
+type Severity int
+
+const (
+	SeverityError Severity = iota
+	SeverityWarning
+)
+
+// Diagnostic is a problem found in configuration, placed by attribute path.
+type Diagnostic struct {
+	Severity Severity
+	Summary  string
+	Detail   string
+	// Path is the attribute path inside the block, e.g. ["auth", "client_id"].
+	Path []string
+}
+
+func (d Diagnostic) Error() string {
+	var b strings.Builder
+	if len(d.Path) > 0 {
+		b.WriteString(strings.Join(d.Path, "."))
+		b.WriteString(": ")
+	}
+	b.WriteString(d.Summary)
+	if d.Detail != "" {
+		b.WriteString(": ")
+		b.WriteString(d.Detail)
+	}
+	return b.String()
+}
+
+// Diagnostics is a list of diagnostics.
+type Diagnostics []Diagnostic
+
+// HasErrors reports whether any diagnostic is an error.
+func (ds Diagnostics) HasErrors() bool {
+	for _, d := range ds {
+		if d.Severity == SeverityError {
+			return true
+		}
+	}
+	return false
+}
+
+// Err returns the diagnostics as one error, or nil when none is an error.
+func (ds Diagnostics) Err() error {
+	if !ds.HasErrors() {
+		return nil
+	}
+	msgs := make([]string, 0, len(ds))
+	for _, d := range ds {
+		if d.Severity == SeverityError {
+			msgs = append(msgs, d.Error())
+		}
+	}
+	return fmt.Errorf("%s", strings.Join(msgs, "; "))
+}
+
+// Errorf builds an error diagnostic at path.
+func Errorf(path []string, summary, detailFormat string, args ...any) Diagnostic {
+	return Diagnostic{Severity: SeverityError, Summary: summary, Detail: fmt.Sprintf(detailFormat, args...), Path: path}
+}
+
+// EntityInfo names one entity a connector can reach.
+type EntityInfo struct {
+	Name        string
+	Description string
+}
+
+// WriteMode says how a sink applies records.
+type WriteMode string
+
+const (
+	WriteInsert WriteMode = "insert"
+	WriteUpsert WriteMode = "upsert"
+	WriteUpdate WriteMode = "update"
+	WriteDelete WriteMode = "delete"
+)
+
+// DescribeRequest asks for an entity's shape.
+type DescribeRequest struct {
+	Entity  string
+	Options Values // the source or sink block's connector attributes
+}
+
+// Entity describes one entity.
+type Entity struct {
+	Name         string
+	Schema       *arrow.Schema
+	PrimaryKey   []string
+	CursorFields []string
+	WriteModes   []WriteMode
+}
+
+// Limits caps the batches a source sends.
+type Limits struct {
+	MaxRows  int
+	MaxBytes int
+}
+
+// DefaultLimits are the batch caps used when the engine sets none.
+var DefaultLimits = Limits{MaxRows: 16384, MaxBytes: 8 << 20}
+
+// ReadRequest asks a source for records.
+type ReadRequest struct {
+	Entity  string
+	Fields  []string // empty means all fields
+	Options Values
+	// Checkpoint is the last position the engine stored for this flow, or
+	// nil on a first run.
+	Checkpoint []byte
+	Limits     Limits
+}
+
+// BadRecord is input a source could not turn into a record.
+type BadRecord struct {
+	// Location names where the input came from: "data/in.csv:17".
+	Location string
+	Reason   string
+	Raw      []byte
+}
+
+// Progress reports how far a read has come.
+type Progress struct {
+	BytesRead  int64
+	BytesTotal int64 // 0 when unknown
+}
+
+// WriteRequest opens a write stream.
+type WriteRequest struct {
+	Entity   string
+	Mode     WriteMode
+	Keys     []string
+	Options  Values
+	Schema   *arrow.Schema
+	FlowName string
+	RunID    string
+}
+
+// RejectedRow is one row a sink refused.
+type RejectedRow struct {
+	Row    int // index within the batch
+	Reason string
+}
+
+// WriteResult answers one Write.
+type WriteResult struct {
+	Rejected []RejectedRow
+	// BytesWritten is what the write added to the destination, if known.
+	BytesWritten int64
+}
+
+// SubscribeRequest asks an event source for change events.
+type SubscribeRequest struct {
+	Entity  string
+	Options Values
+	// Position is the stored replay position, or nil for the configured
+	// starting point.
+	Position []byte
+	Limits   Limits
+}
