@@ -1,0 +1,240 @@
+package dsl
+
+import (
+	"fmt"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/sluice-dev/sluice/engine/plan"
+	"github.com/sluice-dev/sluice/sdk"
+)
+
+// flowRules are the blocks a flow holds. Tasks are decoded in the order
+// written because each task sees the fields the one before it produced.
+var flowRules = map[string]blockRule{
+	"trigger":   {labels: []string{"kind"}, usage: `trigger "on_demand" {}`},
+	"source":    {labels: []string{"type"}, usage: `source "<type>" { ... }`},
+	"sink":      {labels: []string{"type", "name"}, optional: 1, usage: `sink "<type>" ["<name>"] { ... }`},
+	"on_error":  {usage: `on_error { mode = "continue" }`},
+	"filter":    {usage: `filter { where = "..." }`},
+	"map":       {usage: `map { out = "formula" }`},
+	"mask":      {labels: []string{"field"}, usage: `mask "<field>" { keep_last = 4 }`},
+	"truncate":  {labels: []string{"field"}, usage: `truncate "<field>" { length = 20 }`},
+	"validate":  {usage: `validate { check = "..." }`},
+	"partition": {usage: `partition { keys = ["..."] }`},
+}
+
+// flowHints explain top-level blocks written inside a flow.
+var flowHints = map[string]string{
+	"connection": "Connections are declared at the top level of a file, outside any flow, and referred to as connection.<type>.<name>; move this block out of the flow.",
+	"variable":   "Variables are declared at the top level of a file, outside any flow; move this block out of the flow.",
+	"flow":       "Flows cannot be nested; move this block to the top level.",
+}
+
+// triggerKinds are the trigger labels sluice knows. The plan has no trigger
+// type yet, so a trigger is checked and then dropped.
+var triggerKinds = []string{"on_demand", "schedule", "event"}
+
+var onErrorAttrs = []string{"mode", "dead_letter"}
+
+var errorModes = []string{string(plan.FailFast), string(plan.Continue)}
+
+// decodeFlow decodes a `flow "<name>"` block declared in file.
+func (l *loader) decodeFlow(b *hclsyntax.Block, file string, sc *scope) *plan.Flow {
+	name := b.Labels[0]
+	if !hclsyntax.ValidIdentifier(name) {
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Invalid flow name",
+			Detail:   "A flow name must start with a letter or underscore and hold only letters, digits, underscores and dashes, so it can be used on the command line and in URLs.",
+			Subject:  b.LabelRanges[0].Ptr(),
+		})
+		return nil
+	}
+	f := &plan.Flow{
+		Name:  name,
+		Range: b.DefRange(),
+		File:  file,
+		// Without an on_error block a flow stops at the first failed
+		// record; the range points at the flow so errors about the policy
+		// still have a place in the file.
+		OnError: plan.ErrorPolicy{Mode: plan.FailFast, Range: b.DefRange()},
+	}
+
+	for _, a := range inOrder(b.Body.Attributes) {
+		if a.Name == "description" {
+			f.Description, _ = l.str(a, sc)
+			continue
+		}
+		detail := fmt.Sprintf("An argument named %q is not expected in a flow block, which takes only description.", a.Name)
+		if _, isBlock := flowRules[a.Name]; isBlock {
+			detail = fmt.Sprintf("%q is a block, not an argument: write it as %s.", a.Name, flowRules[a.Name].usage)
+		} else if s := suggest(a.Name, []string{"description"}); s != "" {
+			detail += fmt.Sprintf(" Did you mean %q?", s)
+		}
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Unsupported argument",
+			Detail:   detail,
+			Subject:  a.NameRange.Ptr(),
+		})
+	}
+
+	blocks, diags := blocksOf(b.Body, "a flow block", flowRules, flowHints)
+	l.diags = append(l.diags, diags...)
+
+	// first remembers the first block of each kind that may appear once.
+	first := map[string]*hclsyntax.Block{}
+	once := func(blk *hclsyntax.Block, why string) bool {
+		if prev, dup := first[blk.Type]; dup {
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  fmt.Sprintf("Duplicate %s block", blk.Type),
+				Detail:   fmt.Sprintf("%s The first one is at %s; merge them or remove one.", why, prev.DefRange()),
+				Subject:  blk.DefRange().Ptr(),
+			})
+			return false
+		}
+		first[blk.Type] = blk
+		return true
+	}
+
+	var sinkSpecs []sdk.Spec
+	sinkBlocks := map[string]*hclsyntax.Block{}
+	var partition *plan.Partition
+	for _, blk := range blocks {
+		switch blk.Type {
+		case "trigger":
+			if once(blk, "A flow has one trigger.") {
+				l.checkTrigger(blk)
+			}
+		case "source":
+			if once(blk, "A flow reads from exactly one source.") {
+				f.Source = l.decodeSource(blk, sc)
+			}
+		case "sink":
+			s, spec := l.decodeSink(blk, sc)
+			if len(blk.Labels) > 1 && s.Name == "" {
+				l.diags = append(l.diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Empty sink name",
+					Detail:   "A sink's second label names it in run reports; give it a name, or leave the label out to use the connector type.",
+					Subject:  blk.LabelRanges[1].Ptr(),
+				})
+				continue
+			}
+			if prev, dup := sinkBlocks[s.Name]; dup {
+				l.diags = append(l.diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Duplicate sink name",
+					Detail: fmt.Sprintf("A sink named %q is already declared at %s. A sink's name is its second label, or its type when there is none; give each sink its own, as in sink %q \"archive\".",
+						s.Name, prev.DefRange(), s.Type),
+					Subject: blk.DefRange().Ptr(),
+				})
+				continue
+			}
+			sinkBlocks[s.Name] = blk
+			f.Sinks = append(f.Sinks, s)
+			sinkSpecs = append(sinkSpecs, spec)
+		case "on_error":
+			if once(blk, "A flow has one error policy.") {
+				f.OnError = l.decodeOnError(blk, sc)
+			}
+		case "partition":
+			if once(blk, "A flow partitions its output one way.") {
+				p := l.decodePartition(blk, sc)
+				partition = p
+				f.Tasks = append(f.Tasks, p)
+			}
+		default:
+			if t := l.decodeTask(blk, sc); t != nil {
+				f.Tasks = append(f.Tasks, t)
+			}
+		}
+	}
+
+	if _, ok := first["source"]; !ok {
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Missing source",
+			Detail:   `A flow reads from one source; add a source block, for example source "file" { path = "in.csv" }.`,
+			Subject:  b.DefRange().Ptr(),
+		})
+	}
+	if len(sinkBlocks) == 0 {
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Missing sink",
+			Detail:   `A flow writes to at least one sink; add a sink block, for example sink "file" { path = "out/" }.`,
+			Subject:  b.DefRange().Ptr(),
+		})
+	}
+	if partition != nil && len(partition.Keys) > 0 {
+		l.applyPartition(partition, f.Sinks, sinkSpecs)
+	}
+	return f
+}
+
+// applyPartition gives the partition keys to every sink whose connector
+// declares a partition_by attribute, which is how a connector says it
+// writes files or objects. Tables have no use for them.
+func (l *loader) applyPartition(p *plan.Partition, sinks []*plan.Sink, specs []sdk.Spec) {
+	used := false
+	for i, s := range sinks {
+		if _, ok := specs[i].Sink.Lookup(partitionAttr); ok {
+			s.PartitionKeys = append([]string(nil), p.Keys...)
+			used = true
+		}
+	}
+	if !used && len(sinks) > 0 {
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagWarning,
+			Summary:  "Partition keys not used",
+			Detail:   "None of this flow's sinks writes partitioned files or objects, so the partition block has no effect. Remove it, or add a file or object sink.",
+			Subject:  p.Range.Ptr(),
+		})
+	}
+}
+
+// checkTrigger validates a trigger's kind. Its arguments are accepted as
+// they are until the plan grows a trigger type.
+func (l *loader) checkTrigger(b *hclsyntax.Block) {
+	kind := b.Labels[0]
+	if contains(triggerKinds, kind) {
+		return
+	}
+	l.diags = append(l.diags, &hcl.Diagnostic{
+		Severity: hcl.DiagError,
+		Summary:  "Unknown trigger kind",
+		Detail:   fmt.Sprintf("A trigger is %s, not %q.%s", quoteList(triggerKinds), kind, didYouMean(kind, triggerKinds)),
+		Subject:  b.LabelRanges[0].Ptr(),
+	})
+}
+
+// decodeOnError decodes an `on_error` block. continue without dead_letter
+// is allowed: the engine picks a default directory.
+func (l *loader) decodeOnError(b *hclsyntax.Block, sc *scope) plan.ErrorPolicy {
+	p := plan.ErrorPolicy{Mode: plan.FailFast, Range: b.DefRange()}
+	attrs, diags := attrsOf(b.Body, "an on_error block", onErrorAttrs)
+	l.diags = append(l.diags, diags...)
+	if a := attrs["mode"]; a != nil {
+		if m, ok := l.enum(a, sc, errorModes); ok {
+			p.Mode = plan.ErrorMode(m)
+		}
+	}
+	if a := attrs["dead_letter"]; a != nil {
+		if s, ok := l.str(a, sc); ok {
+			if s == "" {
+				l.diags = append(l.diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Empty dead_letter path",
+					Detail:   "dead_letter names the local directory rejected records go to; give a path, or remove the argument to use the default.",
+					Subject:  a.Expr.Range().Ptr(),
+				})
+			}
+			p.DeadLetter = s
+		}
+	}
+	return p
+}

@@ -1,0 +1,3 @@
+flow "no_sink" { # error: Missing sink
+  source "file" { path = "in.csv" }
+}

@@ -1,0 +1,3 @@
+flow "no_source" { # error: Missing source
+  sink "file" { path = "out/" }
+}

@@ -1,0 +1,5 @@
+flow "broken" {
+  source "file" {
+    path = # error: Invalid expression
+  }
+}

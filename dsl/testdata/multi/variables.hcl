@@ -1,0 +1,3 @@
+variable "client_id" {
+  sensitive = true
+}

@@ -1,0 +1,331 @@
+package fileconn
+
+import (
+	"encoding/json"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+)
+
+// encoder turns batches into one file's bytes.
+type encoder interface {
+	// write appends the given rows of rec (all rows when rows is nil).
+	write(rec arrow.RecordBatch, rows []int) error
+	// size estimates the file's size so far, buffered data included.
+	size() int64
+	// finish flushes everything and completes the file (footer, gzip
+	// trailer); the caller syncs and closes the OS file.
+	finish() error
+}
+
+// valueFn appends the text of a non-null value at row i.
+type valueFn func(dst []byte, i int) []byte
+
+const flushAt = 256 << 10
+
+// textEncoder is the shared part of CSV and JSONL: a byte buffer flushed to
+// w in large writes, so a gzip or OS write happens per 256 KiB rather than
+// per row.
+type textEncoder struct {
+	w       io.Writer
+	buf     []byte
+	flushed int64
+}
+
+func (e *textEncoder) flush() error {
+	if len(e.buf) == 0 {
+		return nil
+	}
+	n, err := e.w.Write(e.buf)
+	e.flushed += int64(n)
+	e.buf = e.buf[:0]
+	return err
+}
+
+func (e *textEncoder) size() int64 { return e.flushed + int64(len(e.buf)) }
+
+func forRows(n int, rows []int, fn func(i int) error) error {
+	if rows == nil {
+		for i := 0; i < n; i++ {
+			if err := fn(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for _, i := range rows {
+		if err := fn(i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// csvEncoder writes RFC 4180 CSV. A string is quoted when it holds the
+// delimiter, a quote or a line break, and also when it equals the null
+// text, so that the reader can tell an empty string from a null.
+type csvEncoder struct {
+	textEncoder
+	delim      byte
+	null       []byte
+	header     bool
+	wroteHead  bool
+	needsQuote [256]bool
+}
+
+func newCSVEncoder(w io.Writer, o *sinkOptions) *csvEncoder {
+	e := &csvEncoder{
+		textEncoder: textEncoder{w: w, buf: make([]byte, 0, flushAt+64<<10)},
+		delim:       o.delimiter,
+		null:        []byte(o.nullValue),
+		header:      o.header,
+	}
+	for _, c := range []byte{o.delimiter, '"', '\n', '\r'} {
+		e.needsQuote[c] = true
+	}
+	return e
+}
+
+func (e *csvEncoder) appendString(dst []byte, s string) []byte {
+	quote := len(s) == len(e.null) && s == string(e.null)
+	if !quote {
+		for i := 0; i < len(s); i++ {
+			if e.needsQuote[s[i]] {
+				quote = true
+				break
+			}
+		}
+	}
+	if !quote {
+		return append(dst, s...)
+	}
+	dst = append(dst, '"')
+	for {
+		i := strings.IndexByte(s, '"')
+		if i < 0 {
+			break
+		}
+		dst = append(dst, s[:i+1]...)
+		dst = append(dst, '"')
+		s = s[i+1:]
+	}
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
+func (e *csvEncoder) valueFn(col arrow.Array) valueFn {
+	switch a := col.(type) {
+	case *array.String:
+		return func(dst []byte, i int) []byte { return e.appendString(dst, a.Value(i)) }
+	case *array.LargeString:
+		return func(dst []byte, i int) []byte { return e.appendString(dst, a.Value(i)) }
+	}
+	if fn := scalarText(col); fn != nil {
+		return fn
+	}
+	return func(dst []byte, i int) []byte { return e.appendString(dst, col.ValueStr(i)) }
+}
+
+// scalarText formats the types whose text needs no quoting or escaping in
+// either CSV or JSON: numbers and booleans. Times and dates come back as
+// bare text; JSON wraps them in quotes itself.
+func scalarText(col arrow.Array) valueFn {
+	switch a := col.(type) {
+	case *array.Int64:
+		return func(dst []byte, i int) []byte { return strconv.AppendInt(dst, a.Value(i), 10) }
+	case *array.Int32:
+		return func(dst []byte, i int) []byte { return strconv.AppendInt(dst, int64(a.Value(i)), 10) }
+	case *array.Int16:
+		return func(dst []byte, i int) []byte { return strconv.AppendInt(dst, int64(a.Value(i)), 10) }
+	case *array.Int8:
+		return func(dst []byte, i int) []byte { return strconv.AppendInt(dst, int64(a.Value(i)), 10) }
+	case *array.Uint64:
+		return func(dst []byte, i int) []byte { return strconv.AppendUint(dst, a.Value(i), 10) }
+	case *array.Uint32:
+		return func(dst []byte, i int) []byte { return strconv.AppendUint(dst, uint64(a.Value(i)), 10) }
+	case *array.Uint16:
+		return func(dst []byte, i int) []byte { return strconv.AppendUint(dst, uint64(a.Value(i)), 10) }
+	case *array.Uint8:
+		return func(dst []byte, i int) []byte { return strconv.AppendUint(dst, uint64(a.Value(i)), 10) }
+	case *array.Float64:
+		return func(dst []byte, i int) []byte { return appendFloat(dst, a.Value(i)) }
+	case *array.Float32:
+		return func(dst []byte, i int) []byte { return appendFloat(dst, float64(a.Value(i))) }
+	case *array.Boolean:
+		return func(dst []byte, i int) []byte { return strconv.AppendBool(dst, a.Value(i)) }
+	case *array.Timestamp:
+		perSec := unitsPerSecond(a.DataType().(*arrow.TimestampType).Unit)
+		return func(dst []byte, i int) []byte {
+			sec, nsec := splitUnit(int64(a.Value(i)), perSec)
+			return appendTimestamp(dst, sec, nsec)
+		}
+	case *array.Date32:
+		return func(dst []byte, i int) []byte { return appendDate(dst, int64(a.Value(i))) }
+	case *array.Date64:
+		return func(dst []byte, i int) []byte {
+			ms := int64(a.Value(i))
+			days := ms / 86400000
+			if ms%86400000 < 0 {
+				days--
+			}
+			return appendDate(dst, days)
+		}
+	}
+	return nil
+}
+
+func (e *csvEncoder) write(rec arrow.RecordBatch, rows []int) error {
+	if e.header && !e.wroteHead {
+		for j, f := range rec.Schema().Fields() {
+			if j > 0 {
+				e.buf = append(e.buf, e.delim)
+			}
+			e.buf = e.appendString(e.buf, f.Name)
+		}
+		e.buf = append(e.buf, '\n')
+		e.wroteHead = true
+	}
+	cols := rec.Columns()
+	fns := make([]valueFn, len(cols))
+	for j, c := range cols {
+		fns[j] = e.valueFn(c)
+	}
+	return forRows(int(rec.NumRows()), rows, func(i int) error {
+		for j, c := range cols {
+			if j > 0 {
+				e.buf = append(e.buf, e.delim)
+			}
+			if c.IsNull(i) {
+				e.buf = append(e.buf, e.null...)
+				continue
+			}
+			e.buf = fns[j](e.buf, i)
+		}
+		e.buf = append(e.buf, '\n')
+		if len(e.buf) >= flushAt {
+			return e.flush()
+		}
+		return nil
+	})
+}
+
+func (e *csvEncoder) finish() error { return e.flush() }
+
+// jsonlEncoder writes one JSON object per line, members in schema order.
+// Nulls are written as null rather than left out, so every line names every
+// column and a reader's inference sees them all.
+type jsonlEncoder struct {
+	textEncoder
+	keys [][]byte // `{"name":` for the first member, `,"name":` after
+}
+
+func newJSONLEncoder(w io.Writer, sc *arrow.Schema) *jsonlEncoder {
+	e := &jsonlEncoder{textEncoder: textEncoder{w: w, buf: make([]byte, 0, flushAt+64<<10)}}
+	for j, f := range sc.Fields() {
+		sep := byte(',')
+		if j == 0 {
+			sep = '{'
+		}
+		k := appendJSONString([]byte{sep}, f.Name)
+		e.keys = append(e.keys, append(k, ':'))
+	}
+	return e
+}
+
+func (e *jsonlEncoder) valueFn(col arrow.Array) valueFn {
+	switch a := col.(type) {
+	case *array.String:
+		return func(dst []byte, i int) []byte { return appendJSONString(dst, a.Value(i)) }
+	case *array.LargeString:
+		return func(dst []byte, i int) []byte { return appendJSONString(dst, a.Value(i)) }
+	case *array.Float64:
+		return func(dst []byte, i int) []byte { return appendJSONFloat(dst, a.Value(i)) }
+	case *array.Float32:
+		return func(dst []byte, i int) []byte { return appendJSONFloat(dst, float64(a.Value(i))) }
+	case *array.Timestamp, *array.Date32, *array.Date64:
+		text := scalarText(col)
+		return func(dst []byte, i int) []byte {
+			dst = append(dst, '"')
+			return append(text(dst, i), '"')
+		}
+	}
+	if fn := scalarText(col); fn != nil {
+		return fn
+	}
+	return func(dst []byte, i int) []byte {
+		b, err := json.Marshal(col.GetOneForMarshal(i))
+		if err != nil {
+			return appendJSONString(dst, col.ValueStr(i))
+		}
+		return append(dst, b...)
+	}
+}
+
+// appendJSONFloat writes NaN and infinities, which JSON cannot express, as
+// null.
+func appendJSONFloat(dst []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(dst, "null"...)
+	}
+	return appendFloat(dst, f)
+}
+
+func (e *jsonlEncoder) write(rec arrow.RecordBatch, rows []int) error {
+	cols := rec.Columns()
+	fns := make([]valueFn, len(cols))
+	for j, c := range cols {
+		fns[j] = e.valueFn(c)
+	}
+	return forRows(int(rec.NumRows()), rows, func(i int) error {
+		if len(cols) == 0 {
+			e.buf = append(e.buf, '{')
+		}
+		for j, c := range cols {
+			e.buf = append(e.buf, e.keys[j]...)
+			if c.IsNull(i) {
+				e.buf = append(e.buf, "null"...)
+				continue
+			}
+			e.buf = fns[j](e.buf, i)
+		}
+		e.buf = append(e.buf, '}', '\n')
+		if len(e.buf) >= flushAt {
+			return e.flush()
+		}
+		return nil
+	})
+}
+
+func (e *jsonlEncoder) finish() error { return e.flush() }
+
+func appendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			dst = append(dst, '\\', c)
+		case '\n':
+			dst = append(dst, '\\', 'n')
+		case '\r':
+			dst = append(dst, '\\', 'r')
+		case '\t':
+			dst = append(dst, '\\', 't')
+		default:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+		}
+		start = i + 1
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

@@ -1,0 +1,364 @@
+package fileconn
+
+import (
+	"strconv"
+	"time"
+	"unsafe"
+)
+
+// Hand-written parsers and formatters for the hot path. strconv and time
+// are correct but allocate (string conversions) or walk generic layouts;
+// on a 10M-row CSV those costs dominate, so the common shapes are handled
+// here on raw bytes and anything unusual falls back to the standard library.
+
+// bstr views b as a string without copying. Callers only pass the result to
+// functions that do not retain it (strconv parsers).
+func bstr(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+func parseInt(b []byte) (int64, bool) {
+	i := 0
+	neg := false
+	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
+		neg = b[0] == '-'
+		i = 1
+	}
+	if i == len(b) {
+		return 0, false
+	}
+	// 18 digits cannot overflow int64; longer input needs the careful path.
+	if len(b)-i > 18 {
+		v, err := strconv.ParseInt(bstr(b), 10, 64)
+		return v, err == nil
+	}
+	var n int64
+	for ; i < len(b); i++ {
+		c := b[i] - '0'
+		if c > 9 {
+			return 0, false
+		}
+		n = n*10 + int64(c)
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+func parseFloat(b []byte) (float64, bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
+	v, err := strconv.ParseFloat(bstr(b), 64)
+	return v, err == nil
+}
+
+// looksNumeric keeps inference from calling a column of "nan", "inf" or
+// "Infinity" words float64: strconv accepts them, people rarely mean them.
+func looksNumeric(b []byte) bool {
+	for _, c := range b {
+		if c >= '0' && c <= '9' {
+			return true
+		}
+	}
+	return false
+}
+
+func parseBool(b []byte) (v, ok bool) {
+	switch string(b) {
+	case "true", "True", "TRUE", "t", "T", "1":
+		return true, true
+	case "false", "False", "FALSE", "f", "F", "0":
+		return false, true
+	}
+	return false, false
+}
+
+// isBoolWord is the stricter test inference uses, so that a 0/1 column
+// stays int64.
+func isBoolWord(b []byte) bool {
+	switch string(b) {
+	case "true", "True", "TRUE", "false", "False", "FALSE":
+		return true
+	}
+	return false
+}
+
+func digits2(b []byte, i int) (int, bool) {
+	c0, c1 := b[i]-'0', b[i+1]-'0'
+	if c0 > 9 || c1 > 9 {
+		return 0, false
+	}
+	return int(c0)*10 + int(c1), true
+}
+
+func digits4(b []byte, i int) (int, bool) {
+	hi, ok1 := digits2(b, i)
+	lo, ok2 := digits2(b, i+2)
+	return hi*100 + lo, ok1 && ok2
+}
+
+func isLeap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
+
+func daysIn(y, m int) int {
+	switch m {
+	case 2:
+		if isLeap(y) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// daysFromCivil is Howard Hinnant's algorithm: days since 1970-01-01 for a
+// proleptic Gregorian date.
+func daysFromCivil(y, m, d int) int64 {
+	if m <= 2 {
+		y--
+	}
+	era := y
+	if era < 0 {
+		era -= 399
+	}
+	era /= 400
+	yoe := y - era*400
+	mp := m + 9
+	if m > 2 {
+		mp = m - 3
+	}
+	doy := (153*mp+2)/5 + d - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int64(era)*146097 + int64(doe) - 719468
+}
+
+func civilFromDays(z int64) (y, m, d int) {
+	z += 719468
+	era := z
+	if era < 0 {
+		era -= 146096
+	}
+	era /= 146097
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	yy := yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d = int(doy - (153*mp+2)/5 + 1)
+	if mp < 10 {
+		m = int(mp + 3)
+	} else {
+		m = int(mp - 9)
+	}
+	if m <= 2 {
+		yy++
+	}
+	return int(yy), m, d
+}
+
+// parseDate accepts YYYY-MM-DD and returns days since the epoch.
+func parseDate(b []byte) (int32, bool) {
+	if len(b) != 10 || b[4] != '-' || b[7] != '-' {
+		return 0, false
+	}
+	y, ok1 := digits4(b, 0)
+	m, ok2 := digits2(b, 5)
+	d, ok3 := digits2(b, 8)
+	if !ok1 || !ok2 || !ok3 || m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
+		return 0, false
+	}
+	return int32(daysFromCivil(y, m, d)), true
+}
+
+// parseTimestamp returns microseconds since the epoch, UTC. It accepts
+// RFC 3339 ("2024-05-01T12:30:00.123Z", "...+02:00") and the SQL-ish
+// "2024-05-01 12:30:00[.fff]" (no zone means UTC). With allowDate a bare
+// date is midnight UTC; inference passes false so that date columns stay
+// date32.
+func parseTimestamp(b []byte, allowDate bool) (us int64, ok bool) {
+	if len(b) < 10 || b[4] != '-' || b[7] != '-' {
+		return slowTimestamp(b)
+	}
+	y, ok1 := digits4(b, 0)
+	mo, ok2 := digits2(b, 5)
+	d, ok3 := digits2(b, 8)
+	if !ok1 || !ok2 || !ok3 || mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo) {
+		return 0, false
+	}
+	days := daysFromCivil(y, mo, d)
+	if len(b) == 10 {
+		return days * 86400e6, allowDate
+	}
+	if len(b) < 19 || (b[10] != 'T' && b[10] != ' ' && b[10] != 't') || b[13] != ':' || b[16] != ':' {
+		return slowTimestamp(b)
+	}
+	h, ok1 := digits2(b, 11)
+	mi, ok2 := digits2(b, 14)
+	s, ok3 := digits2(b, 17)
+	if !ok1 || !ok2 || !ok3 || h > 23 || mi > 59 || s > 59 {
+		return 0, false
+	}
+	i := 19
+	var frac int64
+	if i < len(b) && b[i] == '.' {
+		i++
+		start := i
+		scale := int64(100000)
+		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+			// Digits past microseconds are truncated: the column is timestamp[us].
+			frac += int64(b[i]-'0') * scale
+			scale /= 10
+			i++
+		}
+		if i == start {
+			return 0, false
+		}
+	}
+	offset := 0
+	if i < len(b) {
+		switch b[i] {
+		case 'Z', 'z':
+			i++
+		case '+', '-':
+			sign := 1
+			if b[i] == '-' {
+				sign = -1
+			}
+			rest := b[i+1:]
+			var oh, om int
+			var ok1, ok2 bool
+			switch {
+			case len(rest) == 5 && rest[2] == ':':
+				oh, ok1 = digits2(rest, 0)
+				om, ok2 = digits2(rest, 3)
+			case len(rest) == 4:
+				oh, ok1 = digits2(rest, 0)
+				om, ok2 = digits2(rest, 2)
+			case len(rest) == 2:
+				oh, ok1 = digits2(rest, 0)
+				ok2 = true
+			}
+			if !ok1 || !ok2 || oh > 23 || om > 59 {
+				return 0, false
+			}
+			offset = sign * (oh*3600 + om*60)
+			i = len(b)
+		default:
+			return 0, false
+		}
+	}
+	if i != len(b) {
+		return 0, false
+	}
+	secs := days*86400 + int64(h*3600+mi*60+s) - int64(offset)
+	return secs*1e6 + frac, true
+}
+
+// slowTimestamp covers whatever the fast path does not (years beyond four
+// digits, say) through the time package.
+func slowTimestamp(b []byte) (int64, bool) {
+	t, err := time.Parse(time.RFC3339Nano, bstr(b))
+	if err != nil {
+		return 0, false
+	}
+	return t.UnixMicro(), true
+}
+
+// isTimestampText is inference's test: a full timestamp with a time part.
+func isTimestampText(b []byte) bool {
+	if len(b) <= 10 {
+		return false
+	}
+	_, ok := parseTimestamp(b, false)
+	return ok
+}
+
+func append2(dst []byte, v int) []byte {
+	return append(dst, byte('0'+v/10), byte('0'+v%10))
+}
+
+func appendDate(dst []byte, days int64) []byte {
+	y, m, d := civilFromDays(days)
+	if y < 0 || y > 9999 {
+		return time.Unix(days*86400, 0).UTC().AppendFormat(dst, time.DateOnly)
+	}
+	return appendYMD(dst, y, m, d)
+}
+
+func appendYMD(dst []byte, y, m, d int) []byte {
+	dst = append2(dst, y/100)
+	dst = append2(dst, y%100)
+	dst = append(dst, '-')
+	dst = append2(dst, m)
+	dst = append(dst, '-')
+	return append2(dst, d)
+}
+
+// appendTimestamp writes RFC 3339 with nanoseconds trimmed of trailing
+// zeros, in UTC — the same text time.RFC3339Nano gives, without the
+// generic layout interpreter.
+func appendTimestamp(dst []byte, sec int64, nsec int64) []byte {
+	days := sec / 86400
+	rem := sec % 86400
+	if rem < 0 {
+		rem += 86400
+		days--
+	}
+	y, m, d := civilFromDays(days)
+	if y < 0 || y > 9999 {
+		return time.Unix(sec, nsec).UTC().AppendFormat(dst, time.RFC3339Nano)
+	}
+	dst = appendYMD(dst, y, m, d)
+	dst = append(dst, 'T')
+	dst = append2(dst, int(rem/3600))
+	dst = append(dst, ':')
+	dst = append2(dst, int(rem/60%60))
+	dst = append(dst, ':')
+	dst = append2(dst, int(rem%60))
+	if nsec != 0 {
+		var frac [9]byte
+		n := nsec
+		for i := 8; i >= 0; i-- {
+			frac[i] = byte('0' + n%10)
+			n /= 10
+		}
+		end := 9
+		for end > 0 && frac[end-1] == '0' {
+			end--
+		}
+		dst = append(dst, '.')
+		dst = append(dst, frac[:end]...)
+	}
+	return append(dst, 'Z')
+}
+
+// splitUnit turns a timestamp value in the given unit into seconds and
+// non-negative nanoseconds.
+func splitUnit(v int64, perSec int64) (sec, nsec int64) {
+	sec = v / perSec
+	r := v % perSec
+	if r < 0 {
+		r += perSec
+		sec--
+	}
+	return sec, r * (1e9 / perSec)
+}
+
+// appendFloat keeps a decimal point or exponent in the text so that a
+// float64 column written and read back is inferred as float64 again.
+func appendFloat(dst []byte, f float64) []byte {
+	start := len(dst)
+	dst = strconv.AppendFloat(dst, f, 'g', -1, 64)
+	for _, c := range dst[start:] {
+		if c == '.' || c == 'e' || c == 'N' || c == 'I' {
+			return dst
+		}
+	}
+	return append(dst, '.', '0')
+}
