@@ -78,7 +78,7 @@ type Writer interface {
 	Write(ctx context.Context, rec arrow.RecordBatch) (WriteResult, error)
 	// Commit makes everything accepted so far durable. The engine advances
 	// checkpoints only after every sink's Commit returned nil.
-	Commit(ctx context.Context) error
+	Commit(ctx context.Context) (CommitResult, error)
 	// Close releases resources. If Commit was not called since the last
 	// Write, Close must discard the uncommitted data rather than publish
 	// it half written.

@@ -295,7 +295,14 @@ type RejectedRow struct {
 // WriteResult answers one Write.
 type WriteResult struct {
 	Rejected []RejectedRow
-	// BytesWritten is what the write added to the destination, if known.
+	// BytesWritten is what this call wrote to the destination, if known.
+	BytesWritten int64
+}
+
+// CommitResult answers one Commit.
+type CommitResult struct {
+	// BytesWritten is what this call wrote to the destination (buffered
+	// data flushed on commit), if known; Write reports the rest.
 	BytesWritten int64
 }
 

@@ -328,19 +328,20 @@ func (w *remoteWriter) Write(ctx context.Context, rec arrow.RecordBatch) (sdk.Wr
 	return res, nil
 }
 
-func (w *remoteWriter) Commit(ctx context.Context) error {
+func (w *remoteWriter) Commit(ctx context.Context) (sdk.CommitResult, error) {
 	w.commit++
 	if err := w.stream.Send(&pb.Write_Request{Kind: &pb.Write_Request_Commit{Commit: w.commit}}); err != nil {
-		return w.sendErr(err)
+		return sdk.CommitResult{}, w.sendErr(err)
 	}
 	msg, err := w.recv()
 	if err != nil {
-		return err
+		return sdk.CommitResult{}, err
 	}
-	if got, ok := msg.Kind.(*pb.Write_Response_Committed); !ok || got.Committed != w.commit {
-		return fmt.Errorf("plugin %s answered commit %d with %v", w.c.Name, w.commit, msg.Kind)
+	got, ok := msg.Kind.(*pb.Write_Response_Committed)
+	if !ok || got.Committed.GetId() != w.commit {
+		return sdk.CommitResult{}, fmt.Errorf("plugin %s answered commit %d with %v", w.c.Name, w.commit, msg.Kind)
 	}
-	return nil
+	return sdk.CommitResult{BytesWritten: got.Committed.BytesWritten}, nil
 }
 
 // Close ends the stream; the plugin's Close error, if any, arrives as the

@@ -116,12 +116,12 @@ func (w *memWriter) Write(ctx context.Context, rec arrow.RecordBatch) (sdk.Write
 	return res, nil
 }
 
-func (w *memWriter) Commit(context.Context) error {
+func (w *memWriter) Commit(context.Context) (sdk.CommitResult, error) {
 	w.m.mu.Lock()
 	defer w.m.mu.Unlock()
 	w.m.committed[w.dest] += w.pending
 	w.pending = 0
-	return nil
+	return sdk.CommitResult{}, nil
 }
 
 func (w *memWriter) Close(context.Context) error { w.pending = 0; return nil }

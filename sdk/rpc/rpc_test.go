@@ -124,7 +124,7 @@ func TestOversizedWriteIsSplitAndRejectedRowsKeepTheirIndex(t *testing.T) {
 	if fmt.Sprint(rows) != "[24999 49999 74999 99999]" {
 		t.Fatalf("rejected rows %v, want [24999 49999 74999 99999]", rows)
 	}
-	if err := w.Commit(context.Background()); err != nil {
+	if _, err := w.Commit(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.Close(context.Background()); err != nil {

@@ -209,10 +209,12 @@ func serveWrites(ctx context.Context, stream pb.Connector_WriteServer, w sdk.Wri
 				return err
 			}
 		case *pb.Write_Request_Commit:
-			if err := w.Commit(ctx); err != nil {
+			res, err := w.Commit(ctx)
+			if err != nil {
 				return err
 			}
-			if err := stream.Send(&pb.Write_Response{Kind: &pb.Write_Response_Committed{Committed: kind.Commit}}); err != nil {
+			committed := &pb.Write_Committed{Id: kind.Commit, BytesWritten: res.BytesWritten}
+			if err := stream.Send(&pb.Write_Response{Kind: &pb.Write_Response_Committed{Committed: committed}}); err != nil {
 				return err
 			}
 		default:

@@ -276,7 +276,7 @@ func checkWrite(t *testing.T, c sdk.Connector, sk *SinkCase) {
 		total += int(rec.NumRows())
 		rec.Release()
 	}
-	if err := w.Commit(context.Background()); err != nil {
+	if _, err := w.Commit(context.Background()); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
 	if err := w.Close(context.Background()); err != nil {
@@ -316,7 +316,7 @@ func checkLarge(t *testing.T, c sdk.Connector, sk *SinkCase) {
 	rec := TenColumnBatch(0, rows)
 	writeBatch(t, w, rec)
 	rec.Release()
-	if err := w.Commit(context.Background()); err != nil {
+	if _, err := w.Commit(context.Background()); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
 	if err := w.Close(context.Background()); err != nil {

@@ -34,7 +34,7 @@ func benchFile(b *testing.B, format string, gzip bool) (string, int64) {
 		}
 		rec.Release()
 	}
-	if err := w.Commit(context.Background()); err != nil {
+	if _, err := w.Commit(context.Background()); err != nil {
 		b.Fatal(err)
 	}
 	w.Close(context.Background())
@@ -106,7 +106,7 @@ func benchmarkCSVTo(b *testing.B, format string) {
 		if err := c.Read(context.Background(), sdk.ReadRequest{Options: sdk.Values{"path": path}, Limits: sdk.DefaultLimits}, s); err != nil {
 			b.Fatal(err)
 		}
-		if err := w.Commit(context.Background()); err != nil {
+		if _, err := w.Commit(context.Background()); err != nil {
 			b.Fatal(err)
 		}
 		w.Close(context.Background())

@@ -146,6 +146,11 @@ func newGuess() textGuess {
 
 func (g *textGuess) observe(v []byte) {
 	g.seen = true
+	if hasLeadingZero(v) {
+		// "00123" is an identifier (a zip code, a Salesforce-style id):
+		// reading it as a number would lose the zeros.
+		g.isInt, g.isFloat = false, false
+	}
 	if g.isInt {
 		if _, ok := parseInt(v); !ok {
 			g.isInt = false
@@ -185,4 +190,12 @@ func (g *textGuess) kind() kind {
 		return kindDate
 	}
 	return kindString
+}
+
+// hasLeadingZero reports a number-like text with a redundant leading zero.
+func hasLeadingZero(v []byte) bool {
+	if len(v) > 0 && (v[0] == '-' || v[0] == '+') {
+		v = v[1:]
+	}
+	return len(v) > 1 && v[0] == '0' && v[1] >= '0' && v[1] <= '9'
 }

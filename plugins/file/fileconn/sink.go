@@ -341,20 +341,27 @@ func (w *writer) complete(of *outFile) error {
 // Commit publishes every part file written so far: each is completed and
 // fsynced, renamed to its final name, and the directories are synced so
 // the renames survive a crash. Later writes start new part files.
-func (w *writer) Commit(ctx context.Context) error {
+func (w *writer) Commit(ctx context.Context) (sdk.CommitResult, error) {
 	if w.closed {
-		return errors.New("commit after close")
+		return sdk.CommitResult{}, errors.New("commit after close")
 	}
+	before := w.written
+	res, err := w.commit()
+	res.BytesWritten = w.written - before
+	return res, err
+}
+
+func (w *writer) commit() (sdk.CommitResult, error) {
 	for len(w.open) > 0 {
 		if err := w.complete(w.open[0]); err != nil {
-			return err
+			return sdk.CommitResult{}, err
 		}
 	}
 	dirs := map[string]bool{}
 	for len(w.finished) > 0 {
 		of := w.finished[0]
 		if err := os.Rename(of.tmp, of.final); err != nil {
-			return fmt.Errorf("publish %s: %w", of.final, err)
+			return sdk.CommitResult{}, fmt.Errorf("publish %s: %w", of.final, err)
 		}
 		w.finished = w.finished[1:]
 		dirs[of.part.abs] = true
@@ -371,11 +378,11 @@ func (w *writer) Commit(ctx context.Context) error {
 	}
 	for d := range dirs {
 		if err := syncDir(d); err != nil {
-			return fmt.Errorf("sync %s: %w", d, err)
+			return sdk.CommitResult{}, fmt.Errorf("sync %s: %w", d, err)
 		}
 	}
 	w.created = nil
-	return nil
+	return sdk.CommitResult{}, nil
 }
 
 func syncDir(dir string) error {

@@ -79,7 +79,7 @@ func writeBatches(t *testing.T, opts sdk.Values, runID string, recs ...arrow.Rec
 			t.Fatalf("rejected %+v", res.Rejected)
 		}
 	}
-	if err := w.Commit(context.Background()); err != nil {
+	if _, err := w.Commit(context.Background()); err != nil {
 		t.Fatalf("Commit: %v", err)
 	}
 	if err := w.Close(context.Background()); err != nil {
@@ -281,7 +281,7 @@ func TestUncommittedFilesStayHiddenAndCloseRemovesThem(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Write(context.Background(), rec)
-	if err := w.Commit(context.Background()); err != nil {
+	if _, err := w.Commit(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	w.Write(context.Background(), rec)

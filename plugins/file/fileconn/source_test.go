@@ -457,3 +457,16 @@ func oneColumnBatch() arrow.RecordBatch {
 	b.Field(0).(*array.Int64Builder).Append(1)
 	return b.NewRecordBatch()
 }
+
+func TestInferenceKeepsLeadingZeros(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, filepath.Join(dir, "ids.csv"), "id,zip,n,f\n003000000000000001,01234,0,0.5\n003000000000000002,99501,-7,-0.25\n")
+	sc := describeSchema(t, sdk.Values{"path": p})
+	if got, want := typesOf(sc), "id:utf8 zip:utf8 n:int64 f:float64"; got != want {
+		t.Fatalf("inferred %s, want %s: numbers with leading zeros are identifiers", got, want)
+	}
+	s := readAll(t, sdk.Values{"path": p})
+	if got := strings.Join(s.column(t, "id"), "|"); got != "003000000000000001|003000000000000002" {
+		t.Fatalf("ids read back as %s", got)
+	}
+}

@@ -2111,6 +2111,58 @@ func (x *Write_Result) GetBytesWritten() int64 {
 	return 0
 }
 
+type Write_Committed struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	BytesWritten  int64                  `protobuf:"varint,2,opt,name=bytes_written,json=bytesWritten,proto3" json:"bytes_written,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Write_Committed) Reset() {
+	*x = Write_Committed{}
+	mi := &file_plugin_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Write_Committed) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Write_Committed) ProtoMessage() {}
+
+func (x *Write_Committed) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Write_Committed.ProtoReflect.Descriptor instead.
+func (*Write_Committed) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{15, 4}
+}
+
+func (x *Write_Committed) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Write_Committed) GetBytesWritten() int64 {
+	if x != nil {
+		return x.BytesWritten
+	}
+	return 0
+}
+
 type Write_Response struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Kind:
@@ -2124,7 +2176,7 @@ type Write_Response struct {
 
 func (x *Write_Response) Reset() {
 	*x = Write_Response{}
-	mi := &file_plugin_proto_msgTypes[40]
+	mi := &file_plugin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2136,7 +2188,7 @@ func (x *Write_Response) String() string {
 func (*Write_Response) ProtoMessage() {}
 
 func (x *Write_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[40]
+	mi := &file_plugin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2149,7 +2201,7 @@ func (x *Write_Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Response.ProtoReflect.Descriptor instead.
 func (*Write_Response) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15, 4}
+	return file_plugin_proto_rawDescGZIP(), []int{15, 5}
 }
 
 func (x *Write_Response) GetKind() isWrite_Response_Kind {
@@ -2168,13 +2220,13 @@ func (x *Write_Response) GetResult() *Write_Result {
 	return nil
 }
 
-func (x *Write_Response) GetCommitted() uint64 {
+func (x *Write_Response) GetCommitted() *Write_Committed {
 	if x != nil {
 		if x, ok := x.Kind.(*Write_Response_Committed); ok {
 			return x.Committed
 		}
 	}
-	return 0
+	return nil
 }
 
 type isWrite_Response_Kind interface {
@@ -2186,7 +2238,7 @@ type Write_Response_Result struct {
 }
 
 type Write_Response_Committed struct {
-	Committed uint64 `protobuf:"varint,2,opt,name=committed,proto3,oneof"`
+	Committed *Write_Committed `protobuf:"bytes,2,opt,name=committed,proto3,oneof"`
 }
 
 func (*Write_Response_Result) isWrite_Response_Kind() {}
@@ -2206,7 +2258,7 @@ type Subscribe_Request struct {
 
 func (x *Subscribe_Request) Reset() {
 	*x = Subscribe_Request{}
-	mi := &file_plugin_proto_msgTypes[42]
+	mi := &file_plugin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2218,7 +2270,7 @@ func (x *Subscribe_Request) String() string {
 func (*Subscribe_Request) ProtoMessage() {}
 
 func (x *Subscribe_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[42]
+	mi := &file_plugin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2288,7 +2340,7 @@ type Subscribe_Start struct {
 
 func (x *Subscribe_Start) Reset() {
 	*x = Subscribe_Start{}
-	mi := &file_plugin_proto_msgTypes[43]
+	mi := &file_plugin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2300,7 +2352,7 @@ func (x *Subscribe_Start) String() string {
 func (*Subscribe_Start) ProtoMessage() {}
 
 func (x *Subscribe_Start) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[43]
+	mi := &file_plugin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2357,7 +2409,7 @@ type Subscribe_Response struct {
 
 func (x *Subscribe_Response) Reset() {
 	*x = Subscribe_Response{}
-	mi := &file_plugin_proto_msgTypes[44]
+	mi := &file_plugin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2369,7 +2421,7 @@ func (x *Subscribe_Response) String() string {
 func (*Subscribe_Response) ProtoMessage() {}
 
 func (x *Subscribe_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[44]
+	mi := &file_plugin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2555,7 +2607,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\n" +
 	"bytes_read\x18\x01 \x01(\x03R\tbytesRead\x12\x1f\n" +
 	"\vbytes_total\x18\x02 \x01(\x03R\n" +
-	"bytesTotal\"\xd2\x05\n" +
+	"bytesTotal\"\xb1\x06\n" +
 	"\x05Write\x1a\xa2\x02\n" +
 	"\x06Header\x12\x16\n" +
 	"\x06entity\x18\x01 \x01(\tR\x06entity\x12\x12\n" +
@@ -2579,10 +2631,13 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06Result\x12\x14\n" +
 	"\x05batch\x18\x01 \x01(\x04R\x05batch\x125\n" +
 	"\brejected\x18\x02 \x03(\v2\x19.sluice.v1.Write.RejectedR\brejected\x12#\n" +
-	"\rbytes_written\x18\x03 \x01(\x03R\fbytesWritten\x1ae\n" +
+	"\rbytes_written\x18\x03 \x01(\x03R\fbytesWritten\x1a@\n" +
+	"\tCommitted\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12#\n" +
+	"\rbytes_written\x18\x02 \x01(\x03R\fbytesWritten\x1a\x81\x01\n" +
 	"\bResponse\x121\n" +
-	"\x06result\x18\x01 \x01(\v2\x17.sluice.v1.Write.ResultH\x00R\x06result\x12\x1e\n" +
-	"\tcommitted\x18\x02 \x01(\x04H\x00R\tcommittedB\x06\n" +
+	"\x06result\x18\x01 \x01(\v2\x17.sluice.v1.Write.ResultH\x00R\x06result\x12:\n" +
+	"\tcommitted\x18\x02 \x01(\v2\x1a.sluice.v1.Write.CommittedH\x00R\tcommittedB\x06\n" +
 	"\x04kind\"\xbe\x03\n" +
 	"\tSubscribe\x1aY\n" +
 	"\aRequest\x122\n" +
@@ -2624,7 +2679,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 46)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_plugin_proto_goTypes = []any{
 	(Diagnostic_Severity)(0),        // 0: sluice.v1.Diagnostic.Severity
 	(*Value)(nil),                   // 1: sluice.v1.Value
@@ -2667,12 +2722,13 @@ var file_plugin_proto_goTypes = []any{
 	(*Write_Request)(nil),           // 38: sluice.v1.Write.Request
 	(*Write_Rejected)(nil),          // 39: sluice.v1.Write.Rejected
 	(*Write_Result)(nil),            // 40: sluice.v1.Write.Result
-	(*Write_Response)(nil),          // 41: sluice.v1.Write.Response
-	nil,                             // 42: sluice.v1.Write.Header.OptionsEntry
-	(*Subscribe_Request)(nil),       // 43: sluice.v1.Subscribe.Request
-	(*Subscribe_Start)(nil),         // 44: sluice.v1.Subscribe.Start
-	(*Subscribe_Response)(nil),      // 45: sluice.v1.Subscribe.Response
-	nil,                             // 46: sluice.v1.Subscribe.Start.OptionsEntry
+	(*Write_Committed)(nil),         // 41: sluice.v1.Write.Committed
+	(*Write_Response)(nil),          // 42: sluice.v1.Write.Response
+	nil,                             // 43: sluice.v1.Write.Header.OptionsEntry
+	(*Subscribe_Request)(nil),       // 44: sluice.v1.Subscribe.Request
+	(*Subscribe_Start)(nil),         // 45: sluice.v1.Subscribe.Start
+	(*Subscribe_Response)(nil),      // 46: sluice.v1.Subscribe.Response
+	nil,                             // 47: sluice.v1.Subscribe.Start.OptionsEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	2,  // 0: sluice.v1.Value.list_value:type_name -> sluice.v1.StringList
@@ -2697,38 +2753,39 @@ var file_plugin_proto_depIdxs = []int32{
 	34, // 19: sluice.v1.Read.Response.rejected:type_name -> sluice.v1.Read.BadRecord
 	35, // 20: sluice.v1.Read.Response.progress:type_name -> sluice.v1.Read.Progress
 	1,  // 21: sluice.v1.Read.Request.OptionsEntry.value:type_name -> sluice.v1.Value
-	42, // 22: sluice.v1.Write.Header.options:type_name -> sluice.v1.Write.Header.OptionsEntry
+	43, // 22: sluice.v1.Write.Header.options:type_name -> sluice.v1.Write.Header.OptionsEntry
 	37, // 23: sluice.v1.Write.Request.header:type_name -> sluice.v1.Write.Header
 	8,  // 24: sluice.v1.Write.Request.data:type_name -> sluice.v1.ArrowData
 	39, // 25: sluice.v1.Write.Result.rejected:type_name -> sluice.v1.Write.Rejected
 	40, // 26: sluice.v1.Write.Response.result:type_name -> sluice.v1.Write.Result
-	1,  // 27: sluice.v1.Write.Header.OptionsEntry.value:type_name -> sluice.v1.Value
-	44, // 28: sluice.v1.Subscribe.Request.start:type_name -> sluice.v1.Subscribe.Start
-	46, // 29: sluice.v1.Subscribe.Start.options:type_name -> sluice.v1.Subscribe.Start.OptionsEntry
-	9,  // 30: sluice.v1.Subscribe.Start.limits:type_name -> sluice.v1.Limits
-	8,  // 31: sluice.v1.Subscribe.Response.data:type_name -> sluice.v1.ArrowData
-	1,  // 32: sluice.v1.Subscribe.Start.OptionsEntry.value:type_name -> sluice.v1.Value
-	19, // 33: sluice.v1.Connector.GetSpec:input_type -> sluice.v1.GetSpec.Request
-	21, // 34: sluice.v1.Connector.Configure:input_type -> sluice.v1.Configure.Request
-	24, // 35: sluice.v1.Connector.Check:input_type -> sluice.v1.Check.Request
-	26, // 36: sluice.v1.Connector.ListEntities:input_type -> sluice.v1.ListEntities.Request
-	29, // 37: sluice.v1.Connector.DescribeEntity:input_type -> sluice.v1.DescribeEntity.Request
-	32, // 38: sluice.v1.Connector.Read:input_type -> sluice.v1.Read.Request
-	38, // 39: sluice.v1.Connector.Write:input_type -> sluice.v1.Write.Request
-	43, // 40: sluice.v1.Connector.Subscribe:input_type -> sluice.v1.Subscribe.Request
-	20, // 41: sluice.v1.Connector.GetSpec:output_type -> sluice.v1.GetSpec.Response
-	22, // 42: sluice.v1.Connector.Configure:output_type -> sluice.v1.Configure.Response
-	25, // 43: sluice.v1.Connector.Check:output_type -> sluice.v1.Check.Response
-	28, // 44: sluice.v1.Connector.ListEntities:output_type -> sluice.v1.ListEntities.Response
-	30, // 45: sluice.v1.Connector.DescribeEntity:output_type -> sluice.v1.DescribeEntity.Response
-	33, // 46: sluice.v1.Connector.Read:output_type -> sluice.v1.Read.Response
-	41, // 47: sluice.v1.Connector.Write:output_type -> sluice.v1.Write.Response
-	45, // 48: sluice.v1.Connector.Subscribe:output_type -> sluice.v1.Subscribe.Response
-	41, // [41:49] is the sub-list for method output_type
-	33, // [33:41] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	41, // 27: sluice.v1.Write.Response.committed:type_name -> sluice.v1.Write.Committed
+	1,  // 28: sluice.v1.Write.Header.OptionsEntry.value:type_name -> sluice.v1.Value
+	45, // 29: sluice.v1.Subscribe.Request.start:type_name -> sluice.v1.Subscribe.Start
+	47, // 30: sluice.v1.Subscribe.Start.options:type_name -> sluice.v1.Subscribe.Start.OptionsEntry
+	9,  // 31: sluice.v1.Subscribe.Start.limits:type_name -> sluice.v1.Limits
+	8,  // 32: sluice.v1.Subscribe.Response.data:type_name -> sluice.v1.ArrowData
+	1,  // 33: sluice.v1.Subscribe.Start.OptionsEntry.value:type_name -> sluice.v1.Value
+	19, // 34: sluice.v1.Connector.GetSpec:input_type -> sluice.v1.GetSpec.Request
+	21, // 35: sluice.v1.Connector.Configure:input_type -> sluice.v1.Configure.Request
+	24, // 36: sluice.v1.Connector.Check:input_type -> sluice.v1.Check.Request
+	26, // 37: sluice.v1.Connector.ListEntities:input_type -> sluice.v1.ListEntities.Request
+	29, // 38: sluice.v1.Connector.DescribeEntity:input_type -> sluice.v1.DescribeEntity.Request
+	32, // 39: sluice.v1.Connector.Read:input_type -> sluice.v1.Read.Request
+	38, // 40: sluice.v1.Connector.Write:input_type -> sluice.v1.Write.Request
+	44, // 41: sluice.v1.Connector.Subscribe:input_type -> sluice.v1.Subscribe.Request
+	20, // 42: sluice.v1.Connector.GetSpec:output_type -> sluice.v1.GetSpec.Response
+	22, // 43: sluice.v1.Connector.Configure:output_type -> sluice.v1.Configure.Response
+	25, // 44: sluice.v1.Connector.Check:output_type -> sluice.v1.Check.Response
+	28, // 45: sluice.v1.Connector.ListEntities:output_type -> sluice.v1.ListEntities.Response
+	30, // 46: sluice.v1.Connector.DescribeEntity:output_type -> sluice.v1.DescribeEntity.Response
+	33, // 47: sluice.v1.Connector.Read:output_type -> sluice.v1.Read.Response
+	42, // 48: sluice.v1.Connector.Write:output_type -> sluice.v1.Write.Response
+	46, // 49: sluice.v1.Connector.Subscribe:output_type -> sluice.v1.Subscribe.Response
+	42, // [42:50] is the sub-list for method output_type
+	34, // [34:42] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -2755,15 +2812,15 @@ func file_plugin_proto_init() {
 		(*Write_Request_Data)(nil),
 		(*Write_Request_Commit)(nil),
 	}
-	file_plugin_proto_msgTypes[40].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[41].OneofWrappers = []any{
 		(*Write_Response_Result)(nil),
 		(*Write_Response_Committed)(nil),
 	}
-	file_plugin_proto_msgTypes[42].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[43].OneofWrappers = []any{
 		(*Subscribe_Request_Start)(nil),
 		(*Subscribe_Request_Ack)(nil),
 	}
-	file_plugin_proto_msgTypes[44].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[45].OneofWrappers = []any{
 		(*Subscribe_Response_Data)(nil),
 		(*Subscribe_Response_Position)(nil),
 	}
@@ -2773,7 +2830,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   46,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
