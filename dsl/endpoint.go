@@ -83,7 +83,8 @@ func (l *loader) decodeEndpoint(b *hclsyntax.Block, role string, engineAttrs []s
 			connectorAttrs[name] = a
 		}
 	}
-	values, _, _ := l.connectorValues(b, withoutEngine(schema, engineAttrs), connectorAttrs, sc)
+	values, sensitive, _ := l.connectorValues(b, withoutEngine(schema, engineAttrs), connectorAttrs, sc)
+	ep.Sensitive = sensitive
 	if ent, ok := schema.EntityAttribute(); ok {
 		if v, set := values[ent.Name]; set {
 			if s, isString := v.(string); isString {

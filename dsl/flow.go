@@ -32,8 +32,7 @@ var flowHints = map[string]string{
 	"flow":       "Flows cannot be nested; move this block to the top level.",
 }
 
-// triggerKinds are the trigger labels sluice knows. The plan has no trigger
-// type yet, so a trigger is checked and then dropped.
+// triggerKinds are the trigger labels sluice knows.
 var triggerKinds = []string{"on_demand", "schedule", "event"}
 
 var onErrorAttrs = []string{"mode", "dead_letter"}
@@ -60,6 +59,7 @@ func (l *loader) decodeFlow(b *hclsyntax.Block, file string, sc *scope) *plan.Fl
 		// record; the range points at the flow so errors about the policy
 		// still have a place in the file.
 		OnError: plan.ErrorPolicy{Mode: plan.FailFast, Range: b.DefRange()},
+		Trigger: plan.Trigger{Kind: "on_demand", Range: b.DefRange()},
 	}
 
 	for _, a := range inOrder(b.Body.Attributes) {
@@ -108,6 +108,7 @@ func (l *loader) decodeFlow(b *hclsyntax.Block, file string, sc *scope) *plan.Fl
 		case "trigger":
 			if once(blk, "A flow has one trigger.") {
 				l.checkTrigger(blk)
+				f.Trigger = plan.Trigger{Kind: blk.Labels[0], Range: blk.DefRange()}
 			}
 		case "source":
 			if once(blk, "A flow reads from exactly one source.") {
@@ -198,7 +199,7 @@ func (l *loader) applyPartition(p *plan.Partition, sinks []*plan.Sink, specs []s
 }
 
 // checkTrigger validates a trigger's kind. Its arguments are accepted as
-// they are until the plan grows a trigger type.
+// they are until the daemon gives each kind a typed form.
 func (l *loader) checkTrigger(b *hclsyntax.Block) {
 	kind := b.Labels[0]
 	if contains(triggerKinds, kind) {

@@ -40,6 +40,9 @@ type Endpoint struct {
 	Connection *Connection
 	Entity     string
 	Options    sdk.Values
+	// Sensitive names options that must never be shown: marked so by the
+	// connector's spec or derived from a sensitive variable.
+	Sensitive  map[string]bool
 	Range      hcl.Range            // the block's declaration range
 	AttrRanges map[string]hcl.Range // attribute name -> expression range
 }
@@ -87,10 +90,19 @@ type ErrorPolicy struct {
 	Range      hcl.Range
 }
 
+// Trigger is a flow's `trigger "<kind>"` block: on_demand (the default),
+// schedule or event. Its arguments are kept as written until the daemon
+// gives each kind a typed form.
+type Trigger struct {
+	Kind  string
+	Range hcl.Range
+}
+
 // Flow is a `flow "<name>"` block.
 type Flow struct {
 	Name        string
 	Description string
+	Trigger     Trigger
 	Source      *Source
 	Tasks       []Task
 	Sinks       []*Sink
