@@ -255,7 +255,17 @@ func (c *Client) OpenWriter(ctx context.Context, req sdk.WriteRequest) (sdk.Writ
 		cancel(nil)
 		return nil, c.wrap(err)
 	}
-	return &remoteWriter{c: c, stream: stream, ctx: ctx, cancel: cancel}, nil
+	w := &remoteWriter{c: c, stream: stream, ctx: ctx, cancel: cancel}
+	msg, err := w.recv()
+	if err != nil {
+		cancel(nil)
+		return nil, err
+	}
+	if !msg.GetOpened() {
+		cancel(nil)
+		return nil, fmt.Errorf("plugin %s answered a write header with %T", c.Name, msg.Kind)
+	}
+	return w, nil
 }
 
 // remoteWriter is the host's end of a Write stream. Each batch is answered
@@ -299,6 +309,11 @@ func (w *remoteWriter) sendErr(err error) error {
 }
 
 func (w *remoteWriter) Write(ctx context.Context, rec arrow.RecordBatch) (sdk.WriteResult, error) {
+	// The stream's own context is the one OpenWriter got; a caller that
+	// gave up on this call stops here and closes the stream with Close.
+	if err := ctx.Err(); err != nil {
+		return sdk.WriteResult{}, err
+	}
 	parts := split(rec, w.limits)
 	defer releaseSlices(rec, parts)
 	var res sdk.WriteResult
@@ -329,6 +344,9 @@ func (w *remoteWriter) Write(ctx context.Context, rec arrow.RecordBatch) (sdk.Wr
 }
 
 func (w *remoteWriter) Commit(ctx context.Context) (sdk.CommitResult, error) {
+	if err := ctx.Err(); err != nil {
+		return sdk.CommitResult{}, err
+	}
 	w.commit++
 	if err := w.stream.Send(&pb.Write_Request{Kind: &pb.Write_Request_Commit{Commit: w.commit}}); err != nil {
 		return sdk.CommitResult{}, w.sendErr(err)

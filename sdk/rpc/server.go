@@ -170,7 +170,10 @@ func (s *Server) Write(stream pb.Connector_WriteServer) error {
 	if err != nil {
 		return toStatus(err)
 	}
-	err = serveWrites(ctx, stream, w)
+	err = stream.Send(&pb.Write_Response{Kind: &pb.Write_Response_Opened{Opened: true}})
+	if err == nil {
+		err = serveWrites(ctx, stream, w)
+	}
 	// Close runs even after a failure: it is what discards uncommitted data.
 	if cerr := w.Close(context.WithoutCancel(ctx)); err == nil {
 		err = cerr

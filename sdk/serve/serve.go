@@ -46,7 +46,10 @@ func NewLogHandler(w *os.File, level slog.Level) slog.Handler {
 			}
 			switch a.Key {
 			case slog.TimeKey:
+				// go-plugin's host parses exactly this layout; any other
+				// and the line is passed on as unparsed text.
 				a.Key = "@timestamp"
+				a.Value = slog.StringValue(a.Value.Time().Format("2006-01-02T15:04:05.000000Z07:00"))
 			case slog.LevelKey:
 				a.Key = "@level"
 				a.Value = slog.StringValue(strings.ToLower(a.Value.String()))

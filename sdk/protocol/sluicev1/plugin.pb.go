@@ -2169,6 +2169,7 @@ type Write_Response struct {
 	//
 	//	*Write_Response_Result
 	//	*Write_Response_Committed
+	//	*Write_Response_Opened
 	Kind          isWrite_Response_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2229,6 +2230,15 @@ func (x *Write_Response) GetCommitted() *Write_Committed {
 	return nil
 }
 
+func (x *Write_Response) GetOpened() bool {
+	if x != nil {
+		if x, ok := x.Kind.(*Write_Response_Opened); ok {
+			return x.Opened
+		}
+	}
+	return false
+}
+
 type isWrite_Response_Kind interface {
 	isWrite_Response_Kind()
 }
@@ -2241,9 +2251,17 @@ type Write_Response_Committed struct {
 	Committed *Write_Committed `protobuf:"bytes,2,opt,name=committed,proto3,oneof"`
 }
 
+type Write_Response_Opened struct {
+	// Opened answers the header once the sink is ready, so a sink that
+	// cannot start fails the run before anything is read.
+	Opened bool `protobuf:"varint,3,opt,name=opened,proto3,oneof"`
+}
+
 func (*Write_Response_Result) isWrite_Response_Kind() {}
 
 func (*Write_Response_Committed) isWrite_Response_Kind() {}
+
+func (*Write_Response_Opened) isWrite_Response_Kind() {}
 
 type Subscribe_Request struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2607,7 +2625,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\n" +
 	"bytes_read\x18\x01 \x01(\x03R\tbytesRead\x12\x1f\n" +
 	"\vbytes_total\x18\x02 \x01(\x03R\n" +
-	"bytesTotal\"\xb1\x06\n" +
+	"bytesTotal\"\xcb\x06\n" +
 	"\x05Write\x1a\xa2\x02\n" +
 	"\x06Header\x12\x16\n" +
 	"\x06entity\x18\x01 \x01(\tR\x06entity\x12\x12\n" +
@@ -2634,10 +2652,11 @@ const file_plugin_proto_rawDesc = "" +
 	"\rbytes_written\x18\x03 \x01(\x03R\fbytesWritten\x1a@\n" +
 	"\tCommitted\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12#\n" +
-	"\rbytes_written\x18\x02 \x01(\x03R\fbytesWritten\x1a\x81\x01\n" +
+	"\rbytes_written\x18\x02 \x01(\x03R\fbytesWritten\x1a\x9b\x01\n" +
 	"\bResponse\x121\n" +
 	"\x06result\x18\x01 \x01(\v2\x17.sluice.v1.Write.ResultH\x00R\x06result\x12:\n" +
-	"\tcommitted\x18\x02 \x01(\v2\x1a.sluice.v1.Write.CommittedH\x00R\tcommittedB\x06\n" +
+	"\tcommitted\x18\x02 \x01(\v2\x1a.sluice.v1.Write.CommittedH\x00R\tcommitted\x12\x18\n" +
+	"\x06opened\x18\x03 \x01(\bH\x00R\x06openedB\x06\n" +
 	"\x04kind\"\xbe\x03\n" +
 	"\tSubscribe\x1aY\n" +
 	"\aRequest\x122\n" +
@@ -2815,6 +2834,7 @@ func file_plugin_proto_init() {
 	file_plugin_proto_msgTypes[41].OneofWrappers = []any{
 		(*Write_Response_Result)(nil),
 		(*Write_Response_Committed)(nil),
+		(*Write_Response_Opened)(nil),
 	}
 	file_plugin_proto_msgTypes[43].OneofWrappers = []any{
 		(*Subscribe_Request_Start)(nil),
