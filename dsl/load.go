@@ -1,6 +1,7 @@
 package dsl
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -273,7 +274,7 @@ func (l *loader) spec(typ string) (sdk.Spec, error) {
 	}
 	var r specResult
 	if l.opts.Specs == nil {
-		r.err = fmt.Errorf("no connector plugins are available")
+		r.err = fmt.Errorf("%w: no connector plugins are available", ErrUnknownConnector)
 	} else {
 		r.spec, r.err = l.opts.Specs(typ)
 	}
@@ -283,6 +284,16 @@ func (l *loader) spec(typ string) (sdk.Spec, error) {
 
 // unknownConnector reports a connector type no plugin provides.
 func unknownConnector(typ string, err error, subject hcl.Range) *hcl.Diagnostic {
+	if !errors.Is(err, ErrUnknownConnector) {
+		// The plugin exists but could not answer: untrusted, crashed, or
+		// speaking another protocol version. Its own message says which.
+		return &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Cannot start the " + typ + " connector",
+			Detail:   err.Error(),
+			Subject:  &subject,
+		}
+	}
 	return &hcl.Diagnostic{
 		Severity: hcl.DiagError,
 		Summary:  "Unknown connector type",
@@ -290,6 +301,10 @@ func unknownConnector(typ string, err error, subject hcl.Range) *hcl.Diagnostic 
 		Subject:  &subject,
 	}
 }
+
+// ErrUnknownConnector is what a SpecLookup wraps when no plugin provides
+// the connector; any other lookup error is reported as a failure to start.
+var ErrUnknownConnector = errors.New("unknown connector")
 
 // varObject is the value of `var` in expressions.
 func (l *loader) varObject() cty.Value {

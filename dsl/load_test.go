@@ -1,7 +1,6 @@
 package dsl
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -69,7 +68,7 @@ func testSpecs(typ string) (sdk.Spec, error) {
 			}},
 		}, nil
 	}
-	return sdk.Spec{}, errors.New("no plugin provides it")
+	return sdk.Spec{}, fmt.Errorf("%w: no plugin provides it", ErrUnknownConnector)
 }
 
 // testEnv is the environment fixtures see.

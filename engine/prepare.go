@@ -1,0 +1,205 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/hashicorp/hcl/v2"
+
+	"github.com/sluice-dev/sluice/engine/plan"
+	"github.com/sluice-dev/sluice/engine/pluginhost"
+	"github.com/sluice-dev/sluice/engine/transform"
+	"github.com/sluice-dev/sluice/sdk"
+)
+
+// Options configure how flows are prepared and run.
+type Options struct {
+	Host *pluginhost.Host
+	// Limits caps the batches sources send; zero fields take sdk defaults.
+	Limits sdk.Limits
+	// Checkpoints, when set, receives every durably delivered position.
+	Checkpoints CheckpointStore
+	// DeadLetterDir is used when a flow continues on error without naming
+	// a dead-letter location.
+	DeadLetterDir string
+	// ChannelDepth is how many batches may wait between two stages.
+	ChannelDepth int
+}
+
+// Prepared is a flow ready to run: connectors started and configured,
+// the source schema known, every formula compiled against it.
+type Prepared struct {
+	Flow         *plan.Flow
+	Source       sdk.Connector
+	SourceEntity sdk.Entity
+	Pipeline     *transform.Pipeline
+	Sinks        []*PreparedSink
+	opts         Options
+}
+
+// PreparedSink is one configured sink of a prepared flow.
+type PreparedSink struct {
+	Plan      *plan.Sink
+	Connector sdk.Connector
+	Options   sdk.Values
+}
+
+// Label names the sink for messages: "file.archive".
+func (s *PreparedSink) Label() string {
+	if s.Plan.Name != "" && s.Plan.Name != s.Plan.Type {
+		return s.Plan.Type + "." + s.Plan.Name
+	}
+	return s.Plan.Type
+}
+
+// Prepare opens and checks everything flow needs. Problems are returned as
+// diagnostics placed on the flow file wherever the engine can tell where.
+func Prepare(ctx context.Context, flow *plan.Flow, opts Options) (*Prepared, hcl.Diagnostics) {
+	if opts.Host == nil {
+		opts.Host = &pluginhost.Host{}
+	}
+	p := &Prepared{Flow: flow, opts: opts}
+	var diags hcl.Diagnostics
+
+	src, ds := openEndpoint(ctx, opts.Host, &flow.Source.Endpoint, "source")
+	diags = append(diags, ds...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	p.Source = src
+	if !src.Spec().Has(sdk.CapSource) {
+		return nil, append(diags, errorAt(flow.Source.Range, "Connector cannot be a source",
+			fmt.Sprintf("The %s connector does not read records; use it as a sink, or pick a connector that lists \"source\" in `sluice connectors`.", flow.Source.Type)))
+	}
+	desc, ok := src.(sdk.EntityDescriber)
+	if !ok {
+		return nil, append(diags, errorAt(flow.Source.Range, "Source cannot describe its data",
+			fmt.Sprintf("The %s connector does not implement DescribeEntity, which the engine needs to check formulas.", flow.Source.Type)))
+	}
+	ent, err := desc.DescribeEntity(ctx, sdk.DescribeRequest{Entity: flow.Source.Entity, Options: flow.Source.Options})
+	if err != nil {
+		return nil, append(diags, errorAt(flow.Source.Range, "Cannot describe the source", err.Error()))
+	}
+	if ent.Schema == nil {
+		return nil, append(diags, errorAt(flow.Source.Range, "Source has no schema",
+			fmt.Sprintf("The %s connector described %q without a schema.", flow.Source.Type, flow.Source.Entity)))
+	}
+	if len(flow.Source.Fields) > 0 {
+		projected, ds := project(ent.Schema, flow.Source.Fields, flow.Source.AttrRange("fields"))
+		diags = append(diags, ds...)
+		ent.Schema = projected
+	}
+	p.SourceEntity = ent
+	if diags.HasErrors() {
+		return nil, diags
+	}
+
+	pipe, ds := transform.Compile(flow.Tasks, ent.Schema)
+	diags = append(diags, ds...)
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	p.Pipeline = pipe
+
+	for _, s := range flow.Sinks {
+		conn, ds := openEndpoint(ctx, opts.Host, &s.Endpoint, "sink")
+		diags = append(diags, ds...)
+		if ds.HasErrors() {
+			continue
+		}
+		spec := conn.Spec()
+		if !spec.Has(sdk.CapSink) {
+			diags = append(diags, errorAt(s.Range, "Connector cannot be a sink",
+				fmt.Sprintf("The %s connector does not write records.", s.Type)))
+			continue
+		}
+		options := maps.Clone(s.Options)
+		if options == nil {
+			options = sdk.Values{}
+		}
+		if len(s.PartitionKeys) > 0 {
+			if _, ok := spec.Sink.Lookup("partition_by"); !ok {
+				diags = append(diags, errorAt(s.Range, "Sink cannot partition",
+					fmt.Sprintf("The flow has a partition task, but the %s connector does not write partitioned output; remove the partition task or use a file or object sink.", s.Type)))
+				continue
+			}
+			options["partition_by"] = s.PartitionKeys
+		}
+		p.Sinks = append(p.Sinks, &PreparedSink{Plan: s, Connector: conn, Options: options})
+	}
+	if diags.HasErrors() {
+		return nil, diags
+	}
+	return p, diags
+}
+
+// openEndpoint starts an endpoint's connector and configures it with its
+// connection block.
+func openEndpoint(ctx context.Context, host *pluginhost.Host, e *plan.Endpoint, role string) (sdk.Connector, hcl.Diagnostics) {
+	conn, err := host.Open(ctx, e.Type, e.Plugin)
+	if err != nil {
+		summary := "Cannot start the " + e.Type + " connector"
+		switch {
+		case errors.Is(err, pluginhost.ErrNotFound):
+			summary = "Connector plugin not found"
+		case errors.Is(err, pluginhost.ErrChecksum):
+			summary = "Connector plugin is not trusted"
+		}
+		return nil, hcl.Diagnostics{errorAt(e.Range, summary, err.Error())}
+	}
+	var config sdk.Values
+	rng := e.Range
+	if e.Connection != nil {
+		config = e.Connection.Values
+		rng = e.Connection.Range
+	}
+	var diags hcl.Diagnostics
+	for _, d := range conn.Configure(ctx, config) {
+		sev := hcl.DiagError
+		if d.Severity == sdk.SeverityWarning {
+			sev = hcl.DiagWarning
+		}
+		detail := d.Detail
+		if len(d.Path) > 0 {
+			detail = fmt.Sprintf("%s (attribute %v of the %s's connection)", detail, d.Path, role)
+		}
+		r := rng
+		diags = append(diags, &hcl.Diagnostic{Severity: sev, Summary: d.Summary, Detail: detail, Subject: &r})
+	}
+	return conn, diags
+}
+
+func errorAt(r hcl.Range, summary, detail string) *hcl.Diagnostic {
+	return &hcl.Diagnostic{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &r}
+}
+
+// project narrows schema to fields, in the order given.
+func project(schema *arrow.Schema, fields []string, rng hcl.Range) (*arrow.Schema, hcl.Diagnostics) {
+	var diags hcl.Diagnostics
+	out := make([]arrow.Field, 0, len(fields))
+	for _, name := range fields {
+		idx := schema.FieldIndices(name)
+		if len(idx) == 0 {
+			diags = append(diags, errorAt(rng, "Unknown source field",
+				fmt.Sprintf("The source has no field %q; it has: %s.", name, fieldNames(schema))))
+			continue
+		}
+		out = append(out, schema.Field(idx[0]))
+	}
+	md := schema.Metadata()
+	return arrow.NewSchema(out, &md), diags
+}
+
+func fieldNames(s *arrow.Schema) string {
+	out := ""
+	for i, f := range s.Fields() {
+		if i > 0 {
+			out += ", "
+		}
+		out += f.Name
+	}
+	return out
+}
