@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/sluice-dev/sluice/engine/pluginhost"
@@ -151,12 +150,3 @@ func (f *faultConn) Read(ctx context.Context, req sdk.ReadRequest, out sdk.Recor
 }
 
 var _ sdk.Source = (*faultConn)(nil)
-
-// rowsOf counts rows in batches.
-func rowsOf(recs []arrow.RecordBatch) int64 {
-	var n int64
-	for _, r := range recs {
-		n += r.NumRows()
-	}
-	return n
-}

@@ -1,0 +1,106 @@
+package rpc_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/util"
+
+	"github.com/sluice-dev/sluice/sdk"
+	"github.com/sluice-dev/sluice/sdk/sdktest"
+)
+
+// replaySource sends the same prepared batch again and again, so the
+// benchmark measures the boundary, not record generation.
+type replaySource struct {
+	sdk.Unimplemented
+	batch   arrow.RecordBatch
+	batches int
+}
+
+func (r *replaySource) Spec() sdk.Spec {
+	return sdk.Spec{Name: "replay", Version: "1", Capabilities: []sdk.Capability{sdk.CapSource}}
+}
+func (r *replaySource) Configure(context.Context, sdk.Values) sdk.Diagnostics { return nil }
+func (r *replaySource) Read(ctx context.Context, _ sdk.ReadRequest, out sdk.RecordSender) error {
+	for i := 0; i < r.batches; i++ {
+		if err := out.Send(r.batch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// countingSender touches nothing but the row count, like a sink that
+// keeps up.
+type countingSender struct{ rows int64 }
+
+func (c *countingSender) Send(rec arrow.RecordBatch) error { c.rows += rec.NumRows(); return nil }
+func (c *countingSender) Checkpoint([]byte) error          { return nil }
+func (c *countingSender) Reject(sdk.BadRecord) error       { return nil }
+func (c *countingSender) Progress(sdk.Progress) error      { return nil }
+
+// BenchmarkBoundaryRead moves 10-column batches (16,384 rows, about 1.4 MB
+// of Arrow) through the real protocol on a unix socket — the transport
+// go-plugin uses — and reports rows/s and MB/s per stream. The figure to
+// hold is ≥ 5M rows/s; the engine-level ratio against in-process
+// connectors is BenchmarkPluginBoundary in package engine.
+func BenchmarkBoundaryRead(b *testing.B) {
+	const rowsPerBatch, batches = 16384, 200
+	batch := sdktest.TenColumnBatch(0, rowsPerBatch)
+	defer batch.Release()
+	src := &replaySource{batch: batch, batches: batches}
+	client := sdktest.Pipe(b, src)
+	req := sdk.ReadRequest{Limits: sdk.Limits{MaxRows: rowsPerBatch, MaxBytes: 8 << 20}}
+
+	var wire time.Duration
+	var rows int64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		var w countingSender
+		if err := client.Read(context.Background(), req, &w); err != nil {
+			b.Fatal(err)
+		}
+		wire += time.Since(start)
+		if w.rows != rowsPerBatch*batches {
+			b.Fatalf("received %d rows, want %d", w.rows, rowsPerBatch*batches)
+		}
+		rows += w.rows
+	}
+	b.ReportMetric(float64(rows)/wire.Seconds(), "wire_rows/s")
+	b.ReportMetric(float64(rows)*float64(util.TotalRecordSize(batch))/rowsPerBatch/wire.Seconds()/1e6, "wire_MB/s")
+}
+
+// BenchmarkBoundaryWrite is the same in the engine-to-plugin direction.
+func BenchmarkBoundaryWrite(b *testing.B) {
+	const rowsPerBatch, batches = 16384, 200
+	batch := sdktest.TenColumnBatch(0, rowsPerBatch)
+	defer batch.Release()
+	mem := newMemConn()
+	client := sdktest.Pipe(b, mem)
+	b.ResetTimer()
+	var rows int64
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		w, err := client.OpenWriter(context.Background(), sdk.WriteRequest{Entity: "bench", Schema: sdktest.TenColumnSchema})
+		if err != nil {
+			b.Fatal(err)
+		}
+		for j := 0; j < batches; j++ {
+			if _, err := w.Write(context.Background(), batch); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if _, err := w.Commit(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		if err := w.Close(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		rows += rowsPerBatch * batches
+	}
+	b.ReportMetric(float64(rows)/time.Since(start).Seconds(), "wire_rows/s")
+}
