@@ -112,11 +112,15 @@ func (c *counters) snapshot() Stats {
 	return s
 }
 
-// item travels between stages: a batch, or a checkpoint marker.
+// item travels between stages: a batch, a checkpoint marker, or the end
+// marker. Only the end marker lets a sink make its last commit: a channel
+// that closes without one means the source failed, and nothing after the
+// last checkpoint may be published.
 type item struct {
 	rec        arrow.RecordBatch
 	checkpoint []byte
 	seq        int
+	end        bool
 }
 
 // run is the state of one execution.
@@ -294,7 +298,12 @@ func (r *run) execute(parent context.Context) error {
 			}
 			return r.fail(fmt.Errorf("source %s: %w", p.Flow.Source.Type, err))
 		}
-		return nil
+		select {
+		case srcCh <- item{end: true}:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	})
 	g.Go(func() error {
 		defer func() {
@@ -409,6 +418,9 @@ func (r *run) transform(ctx context.Context, in <-chan item, outs []chan item) e
 		return nil
 	}
 	for it := range in {
+		if it.end {
+			return send(it)
+		}
 		if it.rec == nil {
 			r.ackMu.Lock()
 			r.cpSeq++
@@ -456,7 +468,12 @@ func (r *run) transform(ctx context.Context, in <-chan item, outs []chan item) e
 func (r *run) write(ctx context.Context, i int, w sdk.Writer, in <-chan item) error {
 	s := r.p.Sinks[i]
 	c := &r.count.sinks[i]
+	ended := false
 	for it := range in {
+		if it.end {
+			ended = true
+			continue
+		}
 		if it.rec == nil {
 			cr, err := w.Commit(ctx)
 			if err != nil {
@@ -490,7 +507,9 @@ func (r *run) write(ctx context.Context, i int, w sdk.Writer, in <-chan item) er
 		}
 		it.rec.Release()
 	}
-	if ctx.Err() != nil {
+	if !ended {
+		// The source failed or the run was cancelled; whoever stopped it
+		// reports why. Close will discard what is not committed.
 		return ctx.Err()
 	}
 	// The source is exhausted: everything this sink holds becomes durable.
