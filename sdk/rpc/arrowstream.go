@@ -21,10 +21,15 @@ import (
 const MaxMessageSize = 256 << 20
 
 // encoder turns record batches into ArrowData messages of one IPC stream.
+//
+// The body buffer is reused from batch to batch: gRPC serializes a message
+// before Send returns, so once a data message is sent its bytes are free.
+// That saves re-growing a multi-megabyte buffer for every batch.
 type encoder struct {
 	w      *ipc.Writer
 	frames []*pb.ArrowFrame
 	schema *arrow.Schema
+	body   bytes.Buffer
 }
 
 type frameCollector struct{ e *encoder }
@@ -36,16 +41,17 @@ func (c frameCollector) WritePayload(p ipc.Payload) error {
 	meta := p.Meta()
 	header := bytes.Clone(meta.Bytes())
 	meta.Release()
-	var body bytes.Buffer
-	if err := p.SerializeBody(&body); err != nil {
+	start := c.e.body.Len()
+	if err := p.SerializeBody(&c.e.body); err != nil {
 		return fmt.Errorf("serialize arrow body: %w", err)
 	}
-	c.e.frames = append(c.e.frames, &pb.ArrowFrame{Header: header, Body: body.Bytes()})
+	c.e.frames = append(c.e.frames, &pb.ArrowFrame{Header: header, Body: c.e.body.Bytes()[start:]})
 	return nil
 }
 
-// encode returns the data message for one batch. The first call also emits
-// the schema; every later batch must have the same schema.
+// encode returns the data message for one batch, valid until the next call.
+// The first call also emits the schema; every later batch must have the
+// same schema.
 func (e *encoder) encode(rec arrow.RecordBatch) (*pb.ArrowData, error) {
 	if e.w == nil {
 		e.schema = rec.Schema()
@@ -54,6 +60,7 @@ func (e *encoder) encode(rec arrow.RecordBatch) (*pb.ArrowData, error) {
 		return nil, fmt.Errorf("schema changed within one stream: was %s, now %s", e.schema, rec.Schema())
 	}
 	e.frames = nil
+	e.body.Reset()
 	if err := e.w.Write(rec); err != nil {
 		return nil, fmt.Errorf("encode arrow batch: %w", err)
 	}

@@ -55,11 +55,27 @@ func VersionedPlugins(impl sdk.Connector) map[int]plugin.PluginSet {
 // ServerOptions raises gRPC's 4 MiB receive default on the plugin side,
 // which would refuse an ordinary multi-megabyte batch from the engine.
 func ServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize)}
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize),
+		grpc.InitialWindowSize(windowSize), grpc.InitialConnWindowSize(windowSize),
+		grpc.ReadBufferSize(bufferSize), grpc.WriteBufferSize(bufferSize),
+	}
 }
+
+// Batches are megabytes; gRPC's flow-control window starts at 64 KiB and
+// its I/O buffers at 32 KiB, sized for small RPCs. A window that holds a
+// few batches keeps a stream from stalling on window updates between
+// processes on one machine.
+const (
+	windowSize = 32 << 20
+	bufferSize = 1 << 20
+)
 
 // DialOptions sets the host side's limits to match.
 func DialOptions() []grpc.DialOption {
-	return []grpc.DialOption{grpc.WithDefaultCallOptions(
-		grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize))}
+	return []grpc.DialOption{
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
+		grpc.WithInitialWindowSize(windowSize), grpc.WithInitialConnWindowSize(windowSize),
+		grpc.WithReadBufferSize(bufferSize), grpc.WithWriteBufferSize(bufferSize),
+	}
 }
