@@ -45,7 +45,7 @@ func writeCSV(tb testing.TB, path string, rows int) {
 		buf = append(buf, ',')
 		buf = strconv.AppendBool(buf, i%3 == 0)
 		buf = append(buf, ',')
-		buf = base.Add(time.Duration(i) * time.Second).AppendFormat(buf, time.RFC3339)
+		buf = base.Add(time.Duration(i)*time.Second).AppendFormat(buf, time.RFC3339)
 		buf = append(buf, '\n')
 		w.Write(buf)
 	}

@@ -108,10 +108,10 @@ func FileSHA256(path string) (string, error) {
 var ErrChecksum = errors.New("plugin checksum does not match the lock file")
 
 // verify checks the executable at path against the lock entry for name.
-func (lf *LockFile) verify(name, path string) (sum string, err error) {
-	sum, err = FileSHA256(path)
+func (lf *LockFile) verify(name, path string) error {
+	sum, err := FileSHA256(path)
 	if err != nil {
-		return "", err
+		return err
 	}
 	entry, ok := lf.Plugins[name]
 	if !ok {
@@ -119,10 +119,10 @@ func (lf *LockFile) verify(name, path string) (sum string, err error) {
 		if where == "" {
 			where = DefaultLockFile
 		}
-		return "", fmt.Errorf("%w: plugin %q (%s) is not in %s; run `sluice plugins lock` to trust the installed plugins, or pass --dev-plugins while developing one", ErrChecksum, name, path, where)
+		return fmt.Errorf("%w: plugin %q (%s) is not in %s; run `sluice plugins lock` to trust the installed plugins, or pass --dev-plugins while developing one", ErrChecksum, name, path, where)
 	}
 	if !strings.EqualFold(entry.SHA256, sum) {
-		return "", fmt.Errorf("%w: plugin %q at %s has SHA-256 %s, but %s pins %s; if you installed a new version on purpose, run `sluice plugins lock` again", ErrChecksum, name, path, sum, lf.Path, entry.SHA256)
+		return fmt.Errorf("%w: plugin %q at %s has SHA-256 %s, but %s pins %s; if you installed a new version on purpose, run `sluice plugins lock` again", ErrChecksum, name, path, sum, lf.Path, entry.SHA256)
 	}
-	return sum, nil
+	return nil
 }

@@ -30,6 +30,8 @@ type encoder struct {
 	frames []*pb.ArrowFrame
 	schema *arrow.Schema
 	body   bytes.Buffer
+	// ring, when set, receives large bodies instead of the message.
+	ring *ring
 }
 
 type frameCollector struct{ e *encoder }
@@ -40,6 +42,14 @@ func (frameCollector) Close() error { return nil }
 func (c frameCollector) WritePayload(p ipc.Payload) error {
 	meta := p.Meta()
 	header := bytes.Clone(meta.Bytes())
+	if c.e.ring != nil {
+		if frame, ok := c.e.toRing(p, meta); ok {
+			meta.Release()
+			frame.Header = header
+			c.e.frames = append(c.e.frames, frame)
+			return nil
+		}
+	}
 	meta.Release()
 	start := c.e.body.Len()
 	if err := p.SerializeBody(&c.e.body); err != nil {
@@ -47,6 +57,41 @@ func (c frameCollector) WritePayload(p ipc.Payload) error {
 	}
 	c.e.frames = append(c.e.frames, &pb.ArrowFrame{Header: header, Body: c.e.body.Bytes()[start:]})
 	return nil
+}
+
+// toRing serializes the payload's body straight into the shared-memory
+// ring: one copy, and none on the receiving side.
+func (e *encoder) toRing(p ipc.Payload, meta *memory.Buffer) (*pb.ArrowFrame, bool) {
+	probe := ipc.NewMessage(meta, memory.NewBufferBytes(nil))
+	n := int(probe.BodyLen())
+	probe.Release()
+	if n < minShmBody {
+		return nil, false
+	}
+	off, ok := e.ring.alloc(n)
+	if !ok {
+		return nil, false
+	}
+	w := &sliceWriter{buf: e.ring.data[off : off+n]}
+	if err := p.SerializeBody(w); err != nil || w.n != n {
+		e.ring.release(off)
+		return nil, false
+	}
+	return &pb.ArrowFrame{InShm: true, ShmOffset: uint64(off), ShmLength: uint64(n)}, true
+}
+
+// sliceWriter fills a fixed slice and refuses to overflow it.
+type sliceWriter struct {
+	buf []byte
+	n   int
+}
+
+func (w *sliceWriter) Write(p []byte) (int, error) {
+	if w.n+len(p) > len(w.buf) {
+		return 0, errors.New("body larger than its header said")
+	}
+	w.n += copy(w.buf[w.n:], p)
+	return len(p), nil
 }
 
 // encode returns the data message for one batch, valid until the next call.
@@ -73,6 +118,8 @@ func (e *encoder) encode(rec arrow.RecordBatch) (*pb.ArrowData, error) {
 type decoder struct {
 	pending []*ipc.Message
 	rdr     *ipc.Reader
+	// shm maps the sender's ring, once it has announced one.
+	shm *mapping
 }
 
 func (d *decoder) Message() (*ipc.Message, error) {
@@ -92,7 +139,19 @@ func (d *decoder) decode(data *pb.ArrowData) (arrow.RecordBatch, error) {
 		return nil, errors.New("empty arrow data message")
 	}
 	for _, f := range data.Messages {
-		d.pending = append(d.pending, ipc.NewMessage(memory.NewBufferBytes(f.Header), memory.NewBufferBytes(f.Body)))
+		if !f.InShm {
+			d.pending = append(d.pending, ipc.NewMessage(memory.NewBufferBytes(f.Header), memory.NewBufferBytes(f.Body)))
+			continue
+		}
+		if d.shm == nil {
+			return nil, errors.New("a batch body lies in shared memory that was never announced")
+		}
+		body, err := d.shm.body(f.ShmOffset, f.ShmLength)
+		if err != nil {
+			return nil, err
+		}
+		d.pending = append(d.pending, ipc.NewMessage(memory.NewBufferBytes(f.Header), body))
+		body.Release() // the message holds it now
 	}
 	if d.rdr == nil {
 		rdr, err := ipc.NewReaderFromMessageReader(d)
@@ -114,6 +173,22 @@ func (d *decoder) decode(data *pb.ArrowData) (arrow.RecordBatch, error) {
 		return nil, fmt.Errorf("decode arrow batch: %d unexpected IPC messages after the batch", len(d.pending))
 	}
 	return rec, nil
+}
+
+// close releases the last message the reader holds, and with it the
+// last shared-memory body that no batch references any more.
+func (d *decoder) close() {
+	for _, m := range d.pending {
+		m.Release()
+	}
+	d.pending = nil
+	if d.rdr != nil {
+		d.rdr.Release()
+		d.rdr = nil
+	}
+	if d.shm != nil {
+		d.shm.close()
+	}
 }
 
 // split slices rec into batches within limits, without copying. The byte

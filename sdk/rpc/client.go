@@ -193,12 +193,21 @@ func (c *Client) Read(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSe
 	ctx, wd, cancel := c.newWatchdog(ctx)
 	defer cancel(nil)
 	defer wd.stop()
-	stream, err := c.rpc.Read(ctx, &pb.Read_Request{Entity: req.Entity, Fields: req.Fields, Options: opts,
-		Checkpoint: req.Checkpoint, Limits: limitsToPB(req.Limits)})
+	stream, err := c.rpc.Read(ctx)
+	if err != nil {
+		return c.streamErr(ctx, err, wd.d)
+	}
+	err = stream.Send(&pb.Read_Control{Kind: &pb.Read_Control_Request{Request: &pb.Read_Request{
+		Entity: req.Entity, Fields: req.Fields, Options: opts, Checkpoint: req.Checkpoint,
+		Limits: limitsToPB(req.Limits), SharedMemory: shmAvailable(),
+	}}})
 	if err != nil {
 		return c.streamErr(ctx, err, wd.d)
 	}
 	var dec decoder
+	defer dec.close()
+	done := make(chan struct{})
+	defer close(done)
 	for {
 		msg, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -224,6 +233,20 @@ func (c *Client) Read(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSe
 			err = out.Reject(sdk.BadRecord{Location: kind.Rejected.Location, Reason: kind.Rejected.Reason, Raw: kind.Rejected.Raw})
 		case *pb.Read_Response_Progress:
 			err = out.Progress(sdk.Progress{BytesRead: kind.Progress.BytesRead, BytesTotal: kind.Progress.BytesTotal})
+		case *pb.Read_Response_SharedMemory:
+			m, merr := openMapping(kind.SharedMemory.Name, kind.SharedMemory.Size)
+			if merr != nil {
+				return fmt.Errorf("plugin %s: %w", c.Name, merr)
+			}
+			dec.shm = m
+			sendReleased := func(r *pb.Released) error {
+				return stream.Send(&pb.Read_Control{Kind: &pb.Read_Control_Released{Released: r}})
+			}
+			// An empty release tells the plugin the ring is mapped.
+			if err := sendReleased(&pb.Released{}); err != nil {
+				return c.streamErr(ctx, err, wd.d)
+			}
+			go forwardReleases(m, done, sendReleased)
 		}
 		if err != nil {
 			return err
@@ -247,23 +270,36 @@ func (c *Client) OpenWriter(ctx context.Context, req sdk.WriteRequest) (sdk.Writ
 		cancel(nil)
 		return nil, c.wrap(err)
 	}
-	err = stream.Send(&pb.Write_Request{Kind: &pb.Write_Request_Header{Header: &pb.Write_Header{
+	w := &remoteWriter{c: c, stream: stream, ctx: ctx, cancel: cancel}
+	header := &pb.Write_Header{
 		Entity: req.Entity, Mode: string(req.Mode), Keys: req.Keys, Options: opts,
 		FlowName: req.FlowName, RunId: req.RunID, Schema: schema,
-	}}})
-	if err != nil {
-		cancel(nil)
-		return nil, c.wrap(err)
 	}
-	w := &remoteWriter{c: c, stream: stream, ctx: ctx, cancel: cancel}
-	msg, err := w.recv()
-	if err != nil {
+	if shmAvailable() {
+		if r, err := newRing(); err == nil {
+			w.enc.ring = r
+			header.SharedMemory = &pb.SharedMemory{Name: r.name, Size: uint64(len(r.data))}
+		}
+	}
+	fail := func(err error) (sdk.Writer, error) {
+		w.dropRing()
 		cancel(nil)
 		return nil, err
 	}
-	if !msg.GetOpened() {
-		cancel(nil)
-		return nil, fmt.Errorf("plugin %s answered a write header with %T", c.Name, msg.Kind)
+	if err := stream.Send(&pb.Write_Request{Kind: &pb.Write_Request_Header{Header: header}}); err != nil {
+		return fail(c.wrap(err))
+	}
+	msg, err := w.recv()
+	if err != nil {
+		return fail(err)
+	}
+	opened := msg.GetOpened()
+	if opened == nil {
+		return fail(fmt.Errorf("plugin %s answered a write header with %T", c.Name, msg.Kind))
+	}
+	if !opened.SharedMemory {
+		// The plugin could not map the ring: bodies go inline.
+		w.dropRing()
 	}
 	return w, nil
 }
@@ -283,18 +319,38 @@ type remoteWriter struct {
 }
 
 // recv waits for the plugin's next answer, bounded by the idle timeout.
+// Ring releases arriving in between are applied on the way.
 func (w *remoteWriter) recv() (*pb.Write_Response, error) {
 	d := w.c.idle()
 	t := time.AfterFunc(d, func() { w.cancel(errIdle) })
 	defer t.Stop()
-	msg, err := w.stream.Recv()
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("plugin %s closed the write stream early", w.c.Name)
+	for {
+		msg, err := w.stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, fmt.Errorf("plugin %s closed the write stream early", w.c.Name)
+			}
+			return nil, w.c.streamErr(w.ctx, err, d)
 		}
-		return nil, w.c.streamErr(w.ctx, err, d)
+		if rel := msg.GetReleased(); rel != nil {
+			if w.enc.ring != nil {
+				for _, off := range rel.Offsets {
+					w.enc.ring.release(int(off))
+				}
+			}
+			continue
+		}
+		return msg, nil
 	}
-	return msg, nil
+}
+
+// dropRing stops using shared memory for this stream.
+func (w *remoteWriter) dropRing() {
+	if r := w.enc.ring; r != nil {
+		w.enc.ring = nil
+		r.close()
+		removeRingName(r.name)
+	}
 }
 
 // sendErr reports a failed Send: gRPC hides the cause behind io.EOF,
@@ -370,11 +426,12 @@ func (w *remoteWriter) Close(ctx context.Context) error {
 	}
 	w.closed = true
 	defer w.cancel(nil)
+	defer w.dropRing()
 	if err := w.stream.CloseSend(); err != nil {
 		return w.c.wrap(err)
 	}
 	for {
-		_, err := w.stream.Recv()
+		_, err := w.stream.Recv() // releases still in flight, then the status
 		if errors.Is(err, io.EOF) {
 			return nil
 		}

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -204,4 +207,62 @@ func contains(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+func shmFiles(t *testing.T) []string {
+	t.Helper()
+	names, _ := filepath.Glob("/dev/shm/sluice-ring-*")
+	return names
+}
+
+// Batches of 16,384 ten-column rows (about 1.4 MB) cross through the
+// shared-memory ring; their values must arrive intact in both directions
+// and no ring may outlive its stream.
+func TestLargeBatchesCrossThroughSharedMemory(t *testing.T) {
+	if _, err := os.Stat("/dev/shm"); err != nil {
+		t.Skip("no /dev/shm on this machine")
+	}
+	before := len(shmFiles(t))
+	mem := newMemConn()
+	client := sdktest.Pipe(t, mem)
+	col := &sdktest.Collector{}
+	if err := client.Read(context.Background(), sdk.ReadRequest{Options: sdk.Values{"rows": int64(200_000)},
+		Limits: sdk.Limits{MaxRows: 16384, MaxBytes: 8 << 20}}, col); err != nil {
+		t.Fatal(err)
+	}
+	want := sdktest.TenColumnBatch(0, 200_000)
+	defer want.Release()
+	offset := int64(0)
+	w, err := client.OpenWriter(context.Background(), sdk.WriteRequest{Entity: "shm", Schema: sdktest.TenColumnSchema})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range col.Batches {
+		slice := want.NewSlice(offset, offset+b.NumRows())
+		if !array.RecordEqual(slice, b) {
+			t.Fatalf("batch at row %d differs after crossing shared memory", offset)
+		}
+		slice.Release()
+		if _, err := w.Write(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+		offset += b.NumRows()
+	}
+	col.Release()
+	if _, err := w.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if offset != 200_000 || mem.count("shm") != 200_000 {
+		t.Fatalf("read %d rows, wrote %d; want 200000 each", offset, mem.count("shm"))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for len(shmFiles(t)) > before && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n := len(shmFiles(t)); n > before {
+		t.Fatalf("%d shared-memory rings left in /dev/shm after their streams ended", n-before)
+	}
 }

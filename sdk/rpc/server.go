@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"google.golang.org/grpc/codes"
@@ -94,31 +96,125 @@ func (s *Server) DescribeEntity(ctx context.Context, req *pb.DescribeEntity_Requ
 		CursorFields: ent.CursorFields, WriteModes: writeModesToStrings(ent.WriteModes)}, nil
 }
 
-func (s *Server) Read(req *pb.Read_Request, stream pb.Connector_ReadServer) error {
+func (s *Server) Read(stream pb.Connector_ReadServer) error {
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	req := first.GetRequest()
+	if req == nil {
+		return status.Error(codes.InvalidArgument, "read stream must start with a request")
+	}
 	src, ok := s.impl.(sdk.Source)
 	if !ok {
 		return toStatus(sdk.ErrUnsupported)
 	}
-	out := &streamSender{stream: stream, limits: limitsFromPB(req.Limits)}
-	err := src.Read(stream.Context(), sdk.ReadRequest{
+	out := &streamSender{stream: stream, limits: limitsFromPB(req.Limits), mapped: make(chan struct{})}
+	if req.SharedMemory {
+		// Made now, announced with the first body that uses it.
+		if r, err := newRing(); err == nil {
+			out.ring = r
+			defer out.closeRing()
+		}
+	}
+	// The engine's only messages after the request are releases of ring
+	// regions (the first, possibly empty, says it has mapped the ring).
+	go func() {
+		mapped := false
+		for {
+			msg, err := stream.Recv()
+			if err != nil {
+				return
+			}
+			if rel := msg.GetReleased(); rel != nil && out.ring != nil {
+				if !mapped {
+					mapped = true
+					close(out.mapped)
+				}
+				for _, off := range rel.Offsets {
+					out.ring.release(int(off))
+				}
+			}
+		}
+	}()
+	err = src.Read(stream.Context(), sdk.ReadRequest{
 		Entity: req.Entity, Fields: req.Fields, Options: valuesFromPB(req.Options),
 		Checkpoint: req.Checkpoint, Limits: out.limits,
 	}, out)
 	return toStatus(err)
 }
 
-// streamSender is the RecordSender a plugin's Read writes into.
+// lockedSend serializes sends on a stream several goroutines answer on.
+type lockedSend[T any] struct {
+	mu   sync.Mutex
+	send func(T) error
+}
+
+func (l *lockedSend[T]) Send(m T) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.send(m)
+}
+
+// forwardReleases tells the sender which ring regions the receiver no
+// longer needs, until done is closed.
+func forwardReleases(m *mapping, done <-chan struct{}, send func(*pb.Released) error) {
+	for {
+		select {
+		case <-done:
+			return
+		case <-m.notify:
+			if offs := m.takeReleased(); len(offs) > 0 {
+				if send(&pb.Released{Offsets: offs}) != nil {
+					return
+				}
+			}
+		}
+	}
+}
+
+// streamSender is the RecordSender a plugin's Read writes into. A
+// connector may call it from several goroutines; sends are serialized.
 type streamSender struct {
-	stream pb.Connector_ReadServer
-	limits sdk.Limits
-	enc    encoder
+	mu        sync.Mutex
+	stream    pb.Connector_ReadServer
+	limits    sdk.Limits
+	enc       encoder
+	ring      *ring
+	announced bool
+	mapped    chan struct{} // closed once the engine has mapped the ring
+}
+
+// closeRing ends the sender's use of the ring. Its name is removed by the
+// engine once mapped; if the engine never got that far, it is removed here
+// so nothing is left in /dev/shm.
+func (s *streamSender) closeRing() {
+	if s.announced {
+		select {
+		case <-s.mapped:
+		case <-s.stream.Context().Done():
+		case <-time.After(DefaultIdleTimeout):
+		}
+	}
+	s.ring.close()
+	removeRingName(s.ring.name)
 }
 
 var _ sdk.RecordSender = (*streamSender)(nil)
 
 func (s *streamSender) Send(rec arrow.RecordBatch) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	parts := split(rec, s.limits)
 	defer releaseSlices(rec, parts)
+	if s.ring != nil && !s.announced {
+		s.announced = true
+		if err := s.stream.Send(&pb.Read_Response{Kind: &pb.Read_Response_SharedMemory{
+			SharedMemory: &pb.SharedMemory{Name: s.ring.name, Size: uint64(len(s.ring.data))}}}); err != nil {
+			return fmt.Errorf("announce shared memory: %w", err)
+		}
+		s.enc.ring = s.ring
+	}
 	for _, p := range parts {
 		data, err := s.enc.encode(p)
 		if err != nil {
@@ -132,15 +228,21 @@ func (s *streamSender) Send(rec arrow.RecordBatch) error {
 }
 
 func (s *streamSender) Checkpoint(position []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.stream.Send(&pb.Read_Response{Kind: &pb.Read_Response_Checkpoint{Checkpoint: position}})
 }
 
 func (s *streamSender) Reject(bad sdk.BadRecord) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.stream.Send(&pb.Read_Response{Kind: &pb.Read_Response_Rejected{Rejected: &pb.Read_BadRecord{
 		Location: bad.Location, Reason: bad.Reason, Raw: bad.Raw}}})
 }
 
 func (s *streamSender) Progress(p sdk.Progress) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	return s.stream.Send(&pb.Read_Response{Kind: &pb.Read_Response_Progress{Progress: &pb.Read_Progress{
 		BytesRead: p.BytesRead, BytesTotal: p.BytesTotal}}})
 }
@@ -170,9 +272,22 @@ func (s *Server) Write(stream pb.Connector_WriteServer) error {
 	if err != nil {
 		return toStatus(err)
 	}
-	err = stream.Send(&pb.Write_Response{Kind: &pb.Write_Response_Opened{Opened: true}})
+	send := &lockedSend[*pb.Write_Response]{send: stream.Send}
+	var dec decoder
+	defer dec.close()
+	if offer := h.SharedMemory; offer != nil {
+		if m, err := openMapping(offer.Name, offer.Size); err == nil {
+			dec.shm = m
+			done := make(chan struct{})
+			defer close(done)
+			go forwardReleases(m, done, func(r *pb.Released) error {
+				return send.Send(&pb.Write_Response{Kind: &pb.Write_Response_Released{Released: r}})
+			})
+		}
+	}
+	err = send.Send(&pb.Write_Response{Kind: &pb.Write_Response_Opened{Opened: &pb.Write_Opened{SharedMemory: dec.shm != nil}}})
 	if err == nil {
-		err = serveWrites(ctx, stream, w)
+		err = serveWrites(ctx, stream, send, &dec, w)
 	}
 	// Close runs even after a failure: it is what discards uncommitted data.
 	if cerr := w.Close(context.WithoutCancel(ctx)); err == nil {
@@ -181,8 +296,7 @@ func (s *Server) Write(stream pb.Connector_WriteServer) error {
 	return toStatus(err)
 }
 
-func serveWrites(ctx context.Context, stream pb.Connector_WriteServer, w sdk.Writer) error {
-	var dec decoder
+func serveWrites(ctx context.Context, stream pb.Connector_WriteServer, send *lockedSend[*pb.Write_Response], dec *decoder, w sdk.Writer) error {
 	var batch uint64
 	for {
 		msg, err := stream.Recv()
@@ -208,7 +322,7 @@ func serveWrites(ctx context.Context, stream pb.Connector_WriteServer, w sdk.Wri
 				out.Rejected = append(out.Rejected, &pb.Write_Rejected{Row: int64(r.Row), Reason: r.Reason})
 			}
 			batch++
-			if err := stream.Send(&pb.Write_Response{Kind: &pb.Write_Response_Result{Result: out}}); err != nil {
+			if err := send.Send(&pb.Write_Response{Kind: &pb.Write_Response_Result{Result: out}}); err != nil {
 				return err
 			}
 		case *pb.Write_Request_Commit:
@@ -217,7 +331,7 @@ func serveWrites(ctx context.Context, stream pb.Connector_WriteServer, w sdk.Wri
 				return err
 			}
 			committed := &pb.Write_Committed{Id: kind.Commit, BytesWritten: res.BytesWritten}
-			if err := stream.Send(&pb.Write_Response{Kind: &pb.Write_Response_Committed{Committed: committed}}); err != nil {
+			if err := send.Send(&pb.Write_Response{Kind: &pb.Write_Response_Committed{Committed: committed}}); err != nil {
 				return err
 			}
 		default:

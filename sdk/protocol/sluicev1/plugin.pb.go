@@ -515,10 +515,15 @@ func (x *Diagnostic) GetPath() []string {
 }
 
 // ArrowFrame is one Arrow IPC message: its flatbuffer metadata and body.
+// A large body may instead lie in the sender's shared-memory ring (see
+// SharedMemory): then body is empty and shm_offset/shm_length locate it.
 type ArrowFrame struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Header        []byte                 `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
 	Body          []byte                 `protobuf:"bytes,2,opt,name=body,proto3" json:"body,omitempty"`
+	InShm         bool                   `protobuf:"varint,3,opt,name=in_shm,json=inShm,proto3" json:"in_shm,omitempty"`
+	ShmOffset     uint64                 `protobuf:"varint,4,opt,name=shm_offset,json=shmOffset,proto3" json:"shm_offset,omitempty"`
+	ShmLength     uint64                 `protobuf:"varint,5,opt,name=shm_length,json=shmLength,proto3" json:"shm_length,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -567,6 +572,127 @@ func (x *ArrowFrame) GetBody() []byte {
 	return nil
 }
 
+func (x *ArrowFrame) GetInShm() bool {
+	if x != nil {
+		return x.InShm
+	}
+	return false
+}
+
+func (x *ArrowFrame) GetShmOffset() uint64 {
+	if x != nil {
+		return x.ShmOffset
+	}
+	return 0
+}
+
+func (x *ArrowFrame) GetShmLength() uint64 {
+	if x != nil {
+		return x.ShmLength
+	}
+	return 0
+}
+
+// SharedMemory names a ring the sender writes batch bodies into, so they
+// cross between processes on one machine without being copied through
+// the socket. The receiver maps it read-only and answers with Released
+// once it no longer needs a body.
+type SharedMemory struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Size          uint64                 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SharedMemory) Reset() {
+	*x = SharedMemory{}
+	mi := &file_plugin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SharedMemory) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SharedMemory) ProtoMessage() {}
+
+func (x *SharedMemory) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SharedMemory.ProtoReflect.Descriptor instead.
+func (*SharedMemory) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SharedMemory) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SharedMemory) GetSize() uint64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+type Released struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Offsets       []uint64               `protobuf:"varint,1,rep,packed,name=offsets,proto3" json:"offsets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Released) Reset() {
+	*x = Released{}
+	mi := &file_plugin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Released) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Released) ProtoMessage() {}
+
+func (x *Released) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Released.ProtoReflect.Descriptor instead.
+func (*Released) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Released) GetOffsets() []uint64 {
+	if x != nil {
+		return x.Offsets
+	}
+	return nil
+}
+
 // ArrowData carries the IPC messages one record batch produced: the schema
 // before the first batch of a stream, dictionary batches, the batch itself.
 type ArrowData struct {
@@ -578,7 +704,7 @@ type ArrowData struct {
 
 func (x *ArrowData) Reset() {
 	*x = ArrowData{}
-	mi := &file_plugin_proto_msgTypes[7]
+	mi := &file_plugin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -590,7 +716,7 @@ func (x *ArrowData) String() string {
 func (*ArrowData) ProtoMessage() {}
 
 func (x *ArrowData) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[7]
+	mi := &file_plugin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -603,7 +729,7 @@ func (x *ArrowData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArrowData.ProtoReflect.Descriptor instead.
 func (*ArrowData) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{7}
+	return file_plugin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ArrowData) GetMessages() []*ArrowFrame {
@@ -623,7 +749,7 @@ type Limits struct {
 
 func (x *Limits) Reset() {
 	*x = Limits{}
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -635,7 +761,7 @@ func (x *Limits) String() string {
 func (*Limits) ProtoMessage() {}
 
 func (x *Limits) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -648,7 +774,7 @@ func (x *Limits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Limits.ProtoReflect.Descriptor instead.
 func (*Limits) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{8}
+	return file_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Limits) GetMaxRows() int64 {
@@ -673,7 +799,7 @@ type GetSpec struct {
 
 func (x *GetSpec) Reset() {
 	*x = GetSpec{}
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -685,7 +811,7 @@ func (x *GetSpec) String() string {
 func (*GetSpec) ProtoMessage() {}
 
 func (x *GetSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -698,7 +824,7 @@ func (x *GetSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSpec.ProtoReflect.Descriptor instead.
 func (*GetSpec) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{9}
+	return file_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 type Configure struct {
@@ -709,7 +835,7 @@ type Configure struct {
 
 func (x *Configure) Reset() {
 	*x = Configure{}
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -721,7 +847,7 @@ func (x *Configure) String() string {
 func (*Configure) ProtoMessage() {}
 
 func (x *Configure) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -734,7 +860,7 @@ func (x *Configure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Configure.ProtoReflect.Descriptor instead.
 func (*Configure) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{10}
+	return file_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 type Check struct {
@@ -745,7 +871,7 @@ type Check struct {
 
 func (x *Check) Reset() {
 	*x = Check{}
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -757,7 +883,7 @@ func (x *Check) String() string {
 func (*Check) ProtoMessage() {}
 
 func (x *Check) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -770,7 +896,7 @@ func (x *Check) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Check.ProtoReflect.Descriptor instead.
 func (*Check) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{11}
+	return file_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 type ListEntities struct {
@@ -781,7 +907,7 @@ type ListEntities struct {
 
 func (x *ListEntities) Reset() {
 	*x = ListEntities{}
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -793,7 +919,7 @@ func (x *ListEntities) String() string {
 func (*ListEntities) ProtoMessage() {}
 
 func (x *ListEntities) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -806,7 +932,7 @@ func (x *ListEntities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntities.ProtoReflect.Descriptor instead.
 func (*ListEntities) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{12}
+	return file_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 type DescribeEntity struct {
@@ -817,7 +943,7 @@ type DescribeEntity struct {
 
 func (x *DescribeEntity) Reset() {
 	*x = DescribeEntity{}
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -829,7 +955,7 @@ func (x *DescribeEntity) String() string {
 func (*DescribeEntity) ProtoMessage() {}
 
 func (x *DescribeEntity) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -842,7 +968,7 @@ func (x *DescribeEntity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeEntity.ProtoReflect.Descriptor instead.
 func (*DescribeEntity) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{13}
+	return file_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 type Read struct {
@@ -853,7 +979,7 @@ type Read struct {
 
 func (x *Read) Reset() {
 	*x = Read{}
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -865,7 +991,7 @@ func (x *Read) String() string {
 func (*Read) ProtoMessage() {}
 
 func (x *Read) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -878,7 +1004,7 @@ func (x *Read) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read.ProtoReflect.Descriptor instead.
 func (*Read) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14}
+	return file_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 type Write struct {
@@ -889,7 +1015,7 @@ type Write struct {
 
 func (x *Write) Reset() {
 	*x = Write{}
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -901,7 +1027,7 @@ func (x *Write) String() string {
 func (*Write) ProtoMessage() {}
 
 func (x *Write) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -914,7 +1040,7 @@ func (x *Write) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write.ProtoReflect.Descriptor instead.
 func (*Write) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15}
+	return file_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 type Subscribe struct {
@@ -925,7 +1051,7 @@ type Subscribe struct {
 
 func (x *Subscribe) Reset() {
 	*x = Subscribe{}
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -937,7 +1063,7 @@ func (x *Subscribe) String() string {
 func (*Subscribe) ProtoMessage() {}
 
 func (x *Subscribe) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -950,7 +1076,7 @@ func (x *Subscribe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribe.ProtoReflect.Descriptor instead.
 func (*Subscribe) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16}
+	return file_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 type GetSpec_Request struct {
@@ -961,7 +1087,7 @@ type GetSpec_Request struct {
 
 func (x *GetSpec_Request) Reset() {
 	*x = GetSpec_Request{}
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1099,7 @@ func (x *GetSpec_Request) String() string {
 func (*GetSpec_Request) ProtoMessage() {}
 
 func (x *GetSpec_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1112,7 @@ func (x *GetSpec_Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSpec_Request.ProtoReflect.Descriptor instead.
 func (*GetSpec_Request) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{9, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{11, 0}
 }
 
 type GetSpec_Response struct {
@@ -1004,7 +1130,7 @@ type GetSpec_Response struct {
 
 func (x *GetSpec_Response) Reset() {
 	*x = GetSpec_Response{}
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1016,7 +1142,7 @@ func (x *GetSpec_Response) String() string {
 func (*GetSpec_Response) ProtoMessage() {}
 
 func (x *GetSpec_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1029,7 +1155,7 @@ func (x *GetSpec_Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSpec_Response.ProtoReflect.Descriptor instead.
 func (*GetSpec_Response) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{9, 1}
+	return file_plugin_proto_rawDescGZIP(), []int{11, 1}
 }
 
 func (x *GetSpec_Response) GetName() string {
@@ -1090,7 +1216,7 @@ type Configure_Request struct {
 
 func (x *Configure_Request) Reset() {
 	*x = Configure_Request{}
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1102,7 +1228,7 @@ func (x *Configure_Request) String() string {
 func (*Configure_Request) ProtoMessage() {}
 
 func (x *Configure_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1115,7 +1241,7 @@ func (x *Configure_Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Configure_Request.ProtoReflect.Descriptor instead.
 func (*Configure_Request) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{10, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{12, 0}
 }
 
 func (x *Configure_Request) GetConfig() map[string]*Value {
@@ -1134,7 +1260,7 @@ type Configure_Response struct {
 
 func (x *Configure_Response) Reset() {
 	*x = Configure_Response{}
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +1272,7 @@ func (x *Configure_Response) String() string {
 func (*Configure_Response) ProtoMessage() {}
 
 func (x *Configure_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,7 +1285,7 @@ func (x *Configure_Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Configure_Response.ProtoReflect.Descriptor instead.
 func (*Configure_Response) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{10, 1}
+	return file_plugin_proto_rawDescGZIP(), []int{12, 1}
 }
 
 func (x *Configure_Response) GetDiagnostics() []*Diagnostic {
@@ -1177,7 +1303,7 @@ type Check_Request struct {
 
 func (x *Check_Request) Reset() {
 	*x = Check_Request{}
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1189,7 +1315,7 @@ func (x *Check_Request) String() string {
 func (*Check_Request) ProtoMessage() {}
 
 func (x *Check_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1202,7 +1328,7 @@ func (x *Check_Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Check_Request.ProtoReflect.Descriptor instead.
 func (*Check_Request) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{11, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{13, 0}
 }
 
 type Check_Response struct {
@@ -1213,7 +1339,7 @@ type Check_Response struct {
 
 func (x *Check_Response) Reset() {
 	*x = Check_Response{}
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1225,7 +1351,7 @@ func (x *Check_Response) String() string {
 func (*Check_Response) ProtoMessage() {}
 
 func (x *Check_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1238,7 +1364,7 @@ func (x *Check_Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Check_Response.ProtoReflect.Descriptor instead.
 func (*Check_Response) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{11, 1}
+	return file_plugin_proto_rawDescGZIP(), []int{13, 1}
 }
 
 type ListEntities_Request struct {
@@ -1249,7 +1375,7 @@ type ListEntities_Request struct {
 
 func (x *ListEntities_Request) Reset() {
 	*x = ListEntities_Request{}
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1261,7 +1387,7 @@ func (x *ListEntities_Request) String() string {
 func (*ListEntities_Request) ProtoMessage() {}
 
 func (x *ListEntities_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1274,7 +1400,7 @@ func (x *ListEntities_Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntities_Request.ProtoReflect.Descriptor instead.
 func (*ListEntities_Request) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{12, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{14, 0}
 }
 
 type ListEntities_Entity struct {
@@ -1287,7 +1413,7 @@ type ListEntities_Entity struct {
 
 func (x *ListEntities_Entity) Reset() {
 	*x = ListEntities_Entity{}
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1299,7 +1425,7 @@ func (x *ListEntities_Entity) String() string {
 func (*ListEntities_Entity) ProtoMessage() {}
 
 func (x *ListEntities_Entity) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1312,7 +1438,7 @@ func (x *ListEntities_Entity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntities_Entity.ProtoReflect.Descriptor instead.
 func (*ListEntities_Entity) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{12, 1}
+	return file_plugin_proto_rawDescGZIP(), []int{14, 1}
 }
 
 func (x *ListEntities_Entity) GetName() string {
@@ -1338,7 +1464,7 @@ type ListEntities_Response struct {
 
 func (x *ListEntities_Response) Reset() {
 	*x = ListEntities_Response{}
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1350,7 +1476,7 @@ func (x *ListEntities_Response) String() string {
 func (*ListEntities_Response) ProtoMessage() {}
 
 func (x *ListEntities_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1363,7 +1489,7 @@ func (x *ListEntities_Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntities_Response.ProtoReflect.Descriptor instead.
 func (*ListEntities_Response) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{12, 2}
+	return file_plugin_proto_rawDescGZIP(), []int{14, 2}
 }
 
 func (x *ListEntities_Response) GetEntities() []*ListEntities_Entity {
@@ -1383,7 +1509,7 @@ type DescribeEntity_Request struct {
 
 func (x *DescribeEntity_Request) Reset() {
 	*x = DescribeEntity_Request{}
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1395,7 +1521,7 @@ func (x *DescribeEntity_Request) String() string {
 func (*DescribeEntity_Request) ProtoMessage() {}
 
 func (x *DescribeEntity_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1408,7 +1534,7 @@ func (x *DescribeEntity_Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeEntity_Request.ProtoReflect.Descriptor instead.
 func (*DescribeEntity_Request) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{13, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{15, 0}
 }
 
 func (x *DescribeEntity_Request) GetEntity() string {
@@ -1439,7 +1565,7 @@ type DescribeEntity_Response struct {
 
 func (x *DescribeEntity_Response) Reset() {
 	*x = DescribeEntity_Response{}
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1451,7 +1577,7 @@ func (x *DescribeEntity_Response) String() string {
 func (*DescribeEntity_Response) ProtoMessage() {}
 
 func (x *DescribeEntity_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1464,7 +1590,7 @@ func (x *DescribeEntity_Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeEntity_Response.ProtoReflect.Descriptor instead.
 func (*DescribeEntity_Response) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{13, 1}
+	return file_plugin_proto_rawDescGZIP(), []int{15, 1}
 }
 
 func (x *DescribeEntity_Response) GetName() string {
@@ -1503,19 +1629,21 @@ func (x *DescribeEntity_Response) GetWriteModes() []string {
 }
 
 type Read_Request struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Entity        string                 `protobuf:"bytes,1,opt,name=entity,proto3" json:"entity,omitempty"`
-	Fields        []string               `protobuf:"bytes,2,rep,name=fields,proto3" json:"fields,omitempty"`
-	Options       map[string]*Value      `protobuf:"bytes,3,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Checkpoint    []byte                 `protobuf:"bytes,4,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
-	Limits        *Limits                `protobuf:"bytes,5,opt,name=limits,proto3" json:"limits,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Entity     string                 `protobuf:"bytes,1,opt,name=entity,proto3" json:"entity,omitempty"`
+	Fields     []string               `protobuf:"bytes,2,rep,name=fields,proto3" json:"fields,omitempty"`
+	Options    map[string]*Value      `protobuf:"bytes,3,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Checkpoint []byte                 `protobuf:"bytes,4,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	Limits     *Limits                `protobuf:"bytes,5,opt,name=limits,proto3" json:"limits,omitempty"`
+	// The engine can map a shared-memory ring on this machine.
+	SharedMemory  bool `protobuf:"varint,6,opt,name=shared_memory,json=sharedMemory,proto3" json:"shared_memory,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Read_Request) Reset() {
 	*x = Read_Request{}
-	mi := &file_plugin_proto_msgTypes[31]
+	mi := &file_plugin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1527,7 +1655,7 @@ func (x *Read_Request) String() string {
 func (*Read_Request) ProtoMessage() {}
 
 func (x *Read_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[31]
+	mi := &file_plugin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1540,7 +1668,7 @@ func (x *Read_Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read_Request.ProtoReflect.Descriptor instead.
 func (*Read_Request) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{16, 0}
 }
 
 func (x *Read_Request) GetEntity() string {
@@ -1578,6 +1706,96 @@ func (x *Read_Request) GetLimits() *Limits {
 	return nil
 }
 
+func (x *Read_Request) GetSharedMemory() bool {
+	if x != nil {
+		return x.SharedMemory
+	}
+	return false
+}
+
+// Control is what the engine sends: the request, then releases.
+type Read_Control struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*Read_Control_Request
+	//	*Read_Control_Released
+	Kind          isRead_Control_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Read_Control) Reset() {
+	*x = Read_Control{}
+	mi := &file_plugin_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Read_Control) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Read_Control) ProtoMessage() {}
+
+func (x *Read_Control) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Read_Control.ProtoReflect.Descriptor instead.
+func (*Read_Control) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{16, 1}
+}
+
+func (x *Read_Control) GetKind() isRead_Control_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *Read_Control) GetRequest() *Read_Request {
+	if x != nil {
+		if x, ok := x.Kind.(*Read_Control_Request); ok {
+			return x.Request
+		}
+	}
+	return nil
+}
+
+func (x *Read_Control) GetReleased() *Released {
+	if x != nil {
+		if x, ok := x.Kind.(*Read_Control_Released); ok {
+			return x.Released
+		}
+	}
+	return nil
+}
+
+type isRead_Control_Kind interface {
+	isRead_Control_Kind()
+}
+
+type Read_Control_Request struct {
+	Request *Read_Request `protobuf:"bytes,1,opt,name=request,proto3,oneof"`
+}
+
+type Read_Control_Released struct {
+	Released *Released `protobuf:"bytes,2,opt,name=released,proto3,oneof"`
+}
+
+func (*Read_Control_Request) isRead_Control_Kind() {}
+
+func (*Read_Control_Released) isRead_Control_Kind() {}
+
 type Read_Response struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Kind:
@@ -1586,6 +1804,7 @@ type Read_Response struct {
 	//	*Read_Response_Checkpoint
 	//	*Read_Response_Rejected
 	//	*Read_Response_Progress
+	//	*Read_Response_SharedMemory
 	Kind          isRead_Response_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1593,7 +1812,7 @@ type Read_Response struct {
 
 func (x *Read_Response) Reset() {
 	*x = Read_Response{}
-	mi := &file_plugin_proto_msgTypes[32]
+	mi := &file_plugin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1605,7 +1824,7 @@ func (x *Read_Response) String() string {
 func (*Read_Response) ProtoMessage() {}
 
 func (x *Read_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[32]
+	mi := &file_plugin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1618,7 +1837,7 @@ func (x *Read_Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read_Response.ProtoReflect.Descriptor instead.
 func (*Read_Response) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14, 1}
+	return file_plugin_proto_rawDescGZIP(), []int{16, 2}
 }
 
 func (x *Read_Response) GetKind() isRead_Response_Kind {
@@ -1664,6 +1883,15 @@ func (x *Read_Response) GetProgress() *Read_Progress {
 	return nil
 }
 
+func (x *Read_Response) GetSharedMemory() *SharedMemory {
+	if x != nil {
+		if x, ok := x.Kind.(*Read_Response_SharedMemory); ok {
+			return x.SharedMemory
+		}
+	}
+	return nil
+}
+
 type isRead_Response_Kind interface {
 	isRead_Response_Kind()
 }
@@ -1684,6 +1912,10 @@ type Read_Response_Progress struct {
 	Progress *Read_Progress `protobuf:"bytes,4,opt,name=progress,proto3,oneof"`
 }
 
+type Read_Response_SharedMemory struct {
+	SharedMemory *SharedMemory `protobuf:"bytes,5,opt,name=shared_memory,json=sharedMemory,proto3,oneof"`
+}
+
 func (*Read_Response_Data) isRead_Response_Kind() {}
 
 func (*Read_Response_Checkpoint) isRead_Response_Kind() {}
@@ -1691,6 +1923,8 @@ func (*Read_Response_Checkpoint) isRead_Response_Kind() {}
 func (*Read_Response_Rejected) isRead_Response_Kind() {}
 
 func (*Read_Response_Progress) isRead_Response_Kind() {}
+
+func (*Read_Response_SharedMemory) isRead_Response_Kind() {}
 
 type Read_BadRecord struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1703,7 +1937,7 @@ type Read_BadRecord struct {
 
 func (x *Read_BadRecord) Reset() {
 	*x = Read_BadRecord{}
-	mi := &file_plugin_proto_msgTypes[33]
+	mi := &file_plugin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1715,7 +1949,7 @@ func (x *Read_BadRecord) String() string {
 func (*Read_BadRecord) ProtoMessage() {}
 
 func (x *Read_BadRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[33]
+	mi := &file_plugin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1728,7 +1962,7 @@ func (x *Read_BadRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read_BadRecord.ProtoReflect.Descriptor instead.
 func (*Read_BadRecord) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14, 2}
+	return file_plugin_proto_rawDescGZIP(), []int{16, 3}
 }
 
 func (x *Read_BadRecord) GetLocation() string {
@@ -1762,7 +1996,7 @@ type Read_Progress struct {
 
 func (x *Read_Progress) Reset() {
 	*x = Read_Progress{}
-	mi := &file_plugin_proto_msgTypes[34]
+	mi := &file_plugin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1774,7 +2008,7 @@ func (x *Read_Progress) String() string {
 func (*Read_Progress) ProtoMessage() {}
 
 func (x *Read_Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[34]
+	mi := &file_plugin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1787,7 +2021,7 @@ func (x *Read_Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read_Progress.ProtoReflect.Descriptor instead.
 func (*Read_Progress) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14, 3}
+	return file_plugin_proto_rawDescGZIP(), []int{16, 4}
 }
 
 func (x *Read_Progress) GetBytesRead() int64 {
@@ -1813,14 +2047,16 @@ type Write_Header struct {
 	FlowName string                 `protobuf:"bytes,5,opt,name=flow_name,json=flowName,proto3" json:"flow_name,omitempty"`
 	RunId    string                 `protobuf:"bytes,6,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
 	// Arrow IPC schema message of the batches to come.
-	Schema        []byte `protobuf:"bytes,7,opt,name=schema,proto3" json:"schema,omitempty"`
+	Schema []byte `protobuf:"bytes,7,opt,name=schema,proto3" json:"schema,omitempty"`
+	// The engine's ring, if it offers one.
+	SharedMemory  *SharedMemory `protobuf:"bytes,8,opt,name=shared_memory,json=sharedMemory,proto3" json:"shared_memory,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Write_Header) Reset() {
 	*x = Write_Header{}
-	mi := &file_plugin_proto_msgTypes[36]
+	mi := &file_plugin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1832,7 +2068,7 @@ func (x *Write_Header) String() string {
 func (*Write_Header) ProtoMessage() {}
 
 func (x *Write_Header) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[36]
+	mi := &file_plugin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1845,7 +2081,7 @@ func (x *Write_Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Header.ProtoReflect.Descriptor instead.
 func (*Write_Header) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{17, 0}
 }
 
 func (x *Write_Header) GetEntity() string {
@@ -1897,6 +2133,58 @@ func (x *Write_Header) GetSchema() []byte {
 	return nil
 }
 
+func (x *Write_Header) GetSharedMemory() *SharedMemory {
+	if x != nil {
+		return x.SharedMemory
+	}
+	return nil
+}
+
+type Write_Opened struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The plugin mapped the offered ring.
+	SharedMemory  bool `protobuf:"varint,1,opt,name=shared_memory,json=sharedMemory,proto3" json:"shared_memory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Write_Opened) Reset() {
+	*x = Write_Opened{}
+	mi := &file_plugin_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Write_Opened) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Write_Opened) ProtoMessage() {}
+
+func (x *Write_Opened) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Write_Opened.ProtoReflect.Descriptor instead.
+func (*Write_Opened) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{17, 1}
+}
+
+func (x *Write_Opened) GetSharedMemory() bool {
+	if x != nil {
+		return x.SharedMemory
+	}
+	return false
+}
+
 type Write_Request struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Kind:
@@ -1911,7 +2199,7 @@ type Write_Request struct {
 
 func (x *Write_Request) Reset() {
 	*x = Write_Request{}
-	mi := &file_plugin_proto_msgTypes[37]
+	mi := &file_plugin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1923,7 +2211,7 @@ func (x *Write_Request) String() string {
 func (*Write_Request) ProtoMessage() {}
 
 func (x *Write_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[37]
+	mi := &file_plugin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1936,7 +2224,7 @@ func (x *Write_Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Request.ProtoReflect.Descriptor instead.
 func (*Write_Request) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15, 1}
+	return file_plugin_proto_rawDescGZIP(), []int{17, 2}
 }
 
 func (x *Write_Request) GetKind() isWrite_Request_Kind {
@@ -2009,7 +2297,7 @@ type Write_Rejected struct {
 
 func (x *Write_Rejected) Reset() {
 	*x = Write_Rejected{}
-	mi := &file_plugin_proto_msgTypes[38]
+	mi := &file_plugin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2021,7 +2309,7 @@ func (x *Write_Rejected) String() string {
 func (*Write_Rejected) ProtoMessage() {}
 
 func (x *Write_Rejected) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[38]
+	mi := &file_plugin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2034,7 +2322,7 @@ func (x *Write_Rejected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Rejected.ProtoReflect.Descriptor instead.
 func (*Write_Rejected) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15, 2}
+	return file_plugin_proto_rawDescGZIP(), []int{17, 3}
 }
 
 func (x *Write_Rejected) GetRow() int64 {
@@ -2062,7 +2350,7 @@ type Write_Result struct {
 
 func (x *Write_Result) Reset() {
 	*x = Write_Result{}
-	mi := &file_plugin_proto_msgTypes[39]
+	mi := &file_plugin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2074,7 +2362,7 @@ func (x *Write_Result) String() string {
 func (*Write_Result) ProtoMessage() {}
 
 func (x *Write_Result) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[39]
+	mi := &file_plugin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2087,7 +2375,7 @@ func (x *Write_Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Result.ProtoReflect.Descriptor instead.
 func (*Write_Result) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15, 3}
+	return file_plugin_proto_rawDescGZIP(), []int{17, 4}
 }
 
 func (x *Write_Result) GetBatch() uint64 {
@@ -2121,7 +2409,7 @@ type Write_Committed struct {
 
 func (x *Write_Committed) Reset() {
 	*x = Write_Committed{}
-	mi := &file_plugin_proto_msgTypes[40]
+	mi := &file_plugin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2133,7 +2421,7 @@ func (x *Write_Committed) String() string {
 func (*Write_Committed) ProtoMessage() {}
 
 func (x *Write_Committed) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[40]
+	mi := &file_plugin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2146,7 +2434,7 @@ func (x *Write_Committed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Committed.ProtoReflect.Descriptor instead.
 func (*Write_Committed) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15, 4}
+	return file_plugin_proto_rawDescGZIP(), []int{17, 5}
 }
 
 func (x *Write_Committed) GetId() uint64 {
@@ -2170,6 +2458,7 @@ type Write_Response struct {
 	//	*Write_Response_Result
 	//	*Write_Response_Committed
 	//	*Write_Response_Opened
+	//	*Write_Response_Released
 	Kind          isWrite_Response_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -2177,7 +2466,7 @@ type Write_Response struct {
 
 func (x *Write_Response) Reset() {
 	*x = Write_Response{}
-	mi := &file_plugin_proto_msgTypes[41]
+	mi := &file_plugin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2189,7 +2478,7 @@ func (x *Write_Response) String() string {
 func (*Write_Response) ProtoMessage() {}
 
 func (x *Write_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[41]
+	mi := &file_plugin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2202,7 +2491,7 @@ func (x *Write_Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Response.ProtoReflect.Descriptor instead.
 func (*Write_Response) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15, 5}
+	return file_plugin_proto_rawDescGZIP(), []int{17, 6}
 }
 
 func (x *Write_Response) GetKind() isWrite_Response_Kind {
@@ -2230,13 +2519,22 @@ func (x *Write_Response) GetCommitted() *Write_Committed {
 	return nil
 }
 
-func (x *Write_Response) GetOpened() bool {
+func (x *Write_Response) GetOpened() *Write_Opened {
 	if x != nil {
 		if x, ok := x.Kind.(*Write_Response_Opened); ok {
 			return x.Opened
 		}
 	}
-	return false
+	return nil
+}
+
+func (x *Write_Response) GetReleased() *Released {
+	if x != nil {
+		if x, ok := x.Kind.(*Write_Response_Released); ok {
+			return x.Released
+		}
+	}
+	return nil
 }
 
 type isWrite_Response_Kind interface {
@@ -2254,7 +2552,11 @@ type Write_Response_Committed struct {
 type Write_Response_Opened struct {
 	// Opened answers the header once the sink is ready, so a sink that
 	// cannot start fails the run before anything is read.
-	Opened bool `protobuf:"varint,3,opt,name=opened,proto3,oneof"`
+	Opened *Write_Opened `protobuf:"bytes,3,opt,name=opened,proto3,oneof"`
+}
+
+type Write_Response_Released struct {
+	Released *Released `protobuf:"bytes,4,opt,name=released,proto3,oneof"`
 }
 
 func (*Write_Response_Result) isWrite_Response_Kind() {}
@@ -2262,6 +2564,8 @@ func (*Write_Response_Result) isWrite_Response_Kind() {}
 func (*Write_Response_Committed) isWrite_Response_Kind() {}
 
 func (*Write_Response_Opened) isWrite_Response_Kind() {}
+
+func (*Write_Response_Released) isWrite_Response_Kind() {}
 
 type Subscribe_Request struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2276,7 +2580,7 @@ type Subscribe_Request struct {
 
 func (x *Subscribe_Request) Reset() {
 	*x = Subscribe_Request{}
-	mi := &file_plugin_proto_msgTypes[43]
+	mi := &file_plugin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2288,7 +2592,7 @@ func (x *Subscribe_Request) String() string {
 func (*Subscribe_Request) ProtoMessage() {}
 
 func (x *Subscribe_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[43]
+	mi := &file_plugin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2301,7 +2605,7 @@ func (x *Subscribe_Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribe_Request.ProtoReflect.Descriptor instead.
 func (*Subscribe_Request) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{18, 0}
 }
 
 func (x *Subscribe_Request) GetKind() isSubscribe_Request_Kind {
@@ -2358,7 +2662,7 @@ type Subscribe_Start struct {
 
 func (x *Subscribe_Start) Reset() {
 	*x = Subscribe_Start{}
-	mi := &file_plugin_proto_msgTypes[44]
+	mi := &file_plugin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2370,7 +2674,7 @@ func (x *Subscribe_Start) String() string {
 func (*Subscribe_Start) ProtoMessage() {}
 
 func (x *Subscribe_Start) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[44]
+	mi := &file_plugin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2383,7 +2687,7 @@ func (x *Subscribe_Start) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribe_Start.ProtoReflect.Descriptor instead.
 func (*Subscribe_Start) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16, 1}
+	return file_plugin_proto_rawDescGZIP(), []int{18, 1}
 }
 
 func (x *Subscribe_Start) GetEntity() string {
@@ -2427,7 +2731,7 @@ type Subscribe_Response struct {
 
 func (x *Subscribe_Response) Reset() {
 	*x = Subscribe_Response{}
-	mi := &file_plugin_proto_msgTypes[45]
+	mi := &file_plugin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2439,7 +2743,7 @@ func (x *Subscribe_Response) String() string {
 func (*Subscribe_Response) ProtoMessage() {}
 
 func (x *Subscribe_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[45]
+	mi := &file_plugin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2452,7 +2756,7 @@ func (x *Subscribe_Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribe_Response.ProtoReflect.Descriptor instead.
 func (*Subscribe_Response) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16, 2}
+	return file_plugin_proto_rawDescGZIP(), []int{18, 2}
 }
 
 func (x *Subscribe_Response) GetKind() isSubscribe_Response_Kind {
@@ -2541,11 +2845,21 @@ const file_plugin_proto_rawDesc = "" +
 	"\x04path\x18\x04 \x03(\tR\x04path\"\"\n" +
 	"\bSeverity\x12\t\n" +
 	"\x05ERROR\x10\x00\x12\v\n" +
-	"\aWARNING\x10\x01\"8\n" +
+	"\aWARNING\x10\x01\"\x8d\x01\n" +
 	"\n" +
 	"ArrowFrame\x12\x16\n" +
 	"\x06header\x18\x01 \x01(\fR\x06header\x12\x12\n" +
-	"\x04body\x18\x02 \x01(\fR\x04body\">\n" +
+	"\x04body\x18\x02 \x01(\fR\x04body\x12\x15\n" +
+	"\x06in_shm\x18\x03 \x01(\bR\x05inShm\x12\x1d\n" +
+	"\n" +
+	"shm_offset\x18\x04 \x01(\x04R\tshmOffset\x12\x1d\n" +
+	"\n" +
+	"shm_length\x18\x05 \x01(\x04R\tshmLength\"6\n" +
+	"\fSharedMemory\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\"$\n" +
+	"\bReleased\x12\x18\n" +
+	"\aoffsets\x18\x01 \x03(\x04R\aoffsets\">\n" +
 	"\tArrowData\x121\n" +
 	"\bmessages\x18\x01 \x03(\v2\x15.sluice.v1.ArrowFrameR\bmessages\"@\n" +
 	"\x06Limits\x12\x19\n" +
@@ -2596,8 +2910,8 @@ const file_plugin_proto_rawDesc = "" +
 	"primaryKey\x12#\n" +
 	"\rcursor_fields\x18\x04 \x03(\tR\fcursorFields\x12\x1f\n" +
 	"\vwrite_modes\x18\x05 \x03(\tR\n" +
-	"writeModes\"\x8e\x05\n" +
-	"\x04Read\x1a\x92\x02\n" +
+	"writeModes\"\xee\x06\n" +
+	"\x04Read\x1a\xb7\x02\n" +
 	"\aRequest\x12\x16\n" +
 	"\x06entity\x18\x01 \x01(\tR\x06entity\x12\x16\n" +
 	"\x06fields\x18\x02 \x03(\tR\x06fields\x12>\n" +
@@ -2605,17 +2919,23 @@ const file_plugin_proto_rawDesc = "" +
 	"\n" +
 	"checkpoint\x18\x04 \x01(\fR\n" +
 	"checkpoint\x12)\n" +
-	"\x06limits\x18\x05 \x01(\v2\x11.sluice.v1.LimitsR\x06limits\x1aL\n" +
+	"\x06limits\x18\x05 \x01(\v2\x11.sluice.v1.LimitsR\x06limits\x12#\n" +
+	"\rshared_memory\x18\x06 \x01(\bR\fsharedMemory\x1aL\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12&\n" +
-	"\x05value\x18\x02 \x01(\v2\x10.sluice.v1.ValueR\x05value:\x028\x01\x1a\xd1\x01\n" +
+	"\x05value\x18\x02 \x01(\v2\x10.sluice.v1.ValueR\x05value:\x028\x01\x1ay\n" +
+	"\aControl\x123\n" +
+	"\arequest\x18\x01 \x01(\v2\x17.sluice.v1.Read.RequestH\x00R\arequest\x121\n" +
+	"\breleased\x18\x02 \x01(\v2\x13.sluice.v1.ReleasedH\x00R\breleasedB\x06\n" +
+	"\x04kind\x1a\x91\x02\n" +
 	"\bResponse\x12*\n" +
 	"\x04data\x18\x01 \x01(\v2\x14.sluice.v1.ArrowDataH\x00R\x04data\x12 \n" +
 	"\n" +
 	"checkpoint\x18\x02 \x01(\fH\x00R\n" +
 	"checkpoint\x127\n" +
 	"\brejected\x18\x03 \x01(\v2\x19.sluice.v1.Read.BadRecordH\x00R\brejected\x126\n" +
-	"\bprogress\x18\x04 \x01(\v2\x18.sluice.v1.Read.ProgressH\x00R\bprogressB\x06\n" +
+	"\bprogress\x18\x04 \x01(\v2\x18.sluice.v1.Read.ProgressH\x00R\bprogress\x12>\n" +
+	"\rshared_memory\x18\x05 \x01(\v2\x17.sluice.v1.SharedMemoryH\x00R\fsharedMemoryB\x06\n" +
 	"\x04kind\x1aQ\n" +
 	"\tBadRecord\x12\x1a\n" +
 	"\blocation\x18\x01 \x01(\tR\blocation\x12\x16\n" +
@@ -2625,8 +2945,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\n" +
 	"bytes_read\x18\x01 \x01(\x03R\tbytesRead\x12\x1f\n" +
 	"\vbytes_total\x18\x02 \x01(\x03R\n" +
-	"bytesTotal\"\xcb\x06\n" +
-	"\x05Write\x1a\xa2\x02\n" +
+	"bytesTotal\"\x84\b\n" +
+	"\x05Write\x1a\xe0\x02\n" +
 	"\x06Header\x12\x16\n" +
 	"\x06entity\x18\x01 \x01(\tR\x06entity\x12\x12\n" +
 	"\x04mode\x18\x02 \x01(\tR\x04mode\x12\x12\n" +
@@ -2634,10 +2954,13 @@ const file_plugin_proto_rawDesc = "" +
 	"\aoptions\x18\x04 \x03(\v2$.sluice.v1.Write.Header.OptionsEntryR\aoptions\x12\x1b\n" +
 	"\tflow_name\x18\x05 \x01(\tR\bflowName\x12\x15\n" +
 	"\x06run_id\x18\x06 \x01(\tR\x05runId\x12\x16\n" +
-	"\x06schema\x18\a \x01(\fR\x06schema\x1aL\n" +
+	"\x06schema\x18\a \x01(\fR\x06schema\x12<\n" +
+	"\rshared_memory\x18\b \x01(\v2\x17.sluice.v1.SharedMemoryR\fsharedMemory\x1aL\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12&\n" +
-	"\x05value\x18\x02 \x01(\v2\x10.sluice.v1.ValueR\x05value:\x028\x01\x1a\x8a\x01\n" +
+	"\x05value\x18\x02 \x01(\v2\x10.sluice.v1.ValueR\x05value:\x028\x01\x1a-\n" +
+	"\x06Opened\x12#\n" +
+	"\rshared_memory\x18\x01 \x01(\bR\fsharedMemory\x1a\x8a\x01\n" +
 	"\aRequest\x121\n" +
 	"\x06header\x18\x01 \x01(\v2\x17.sluice.v1.Write.HeaderH\x00R\x06header\x12*\n" +
 	"\x04data\x18\x02 \x01(\v2\x14.sluice.v1.ArrowDataH\x00R\x04data\x12\x18\n" +
@@ -2652,11 +2975,12 @@ const file_plugin_proto_rawDesc = "" +
 	"\rbytes_written\x18\x03 \x01(\x03R\fbytesWritten\x1a@\n" +
 	"\tCommitted\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12#\n" +
-	"\rbytes_written\x18\x02 \x01(\x03R\fbytesWritten\x1a\x9b\x01\n" +
+	"\rbytes_written\x18\x02 \x01(\x03R\fbytesWritten\x1a\xe7\x01\n" +
 	"\bResponse\x121\n" +
 	"\x06result\x18\x01 \x01(\v2\x17.sluice.v1.Write.ResultH\x00R\x06result\x12:\n" +
-	"\tcommitted\x18\x02 \x01(\v2\x1a.sluice.v1.Write.CommittedH\x00R\tcommitted\x12\x18\n" +
-	"\x06opened\x18\x03 \x01(\bH\x00R\x06openedB\x06\n" +
+	"\tcommitted\x18\x02 \x01(\v2\x1a.sluice.v1.Write.CommittedH\x00R\tcommitted\x121\n" +
+	"\x06opened\x18\x03 \x01(\v2\x17.sluice.v1.Write.OpenedH\x00R\x06opened\x121\n" +
+	"\breleased\x18\x04 \x01(\v2\x13.sluice.v1.ReleasedH\x00R\breleasedB\x06\n" +
 	"\x04kind\"\xbe\x03\n" +
 	"\tSubscribe\x1aY\n" +
 	"\aRequest\x122\n" +
@@ -2674,14 +2998,14 @@ const file_plugin_proto_rawDesc = "" +
 	"\bResponse\x12*\n" +
 	"\x04data\x18\x01 \x01(\v2\x14.sluice.v1.ArrowDataH\x00R\x04data\x12\x1c\n" +
 	"\bposition\x18\x02 \x01(\fH\x00R\bpositionB\x06\n" +
-	"\x04kind2\xd0\x04\n" +
+	"\x04kind2\xd2\x04\n" +
 	"\tConnector\x12B\n" +
 	"\aGetSpec\x12\x1a.sluice.v1.GetSpec.Request\x1a\x1b.sluice.v1.GetSpec.Response\x12H\n" +
 	"\tConfigure\x12\x1c.sluice.v1.Configure.Request\x1a\x1d.sluice.v1.Configure.Response\x12<\n" +
 	"\x05Check\x12\x18.sluice.v1.Check.Request\x1a\x19.sluice.v1.Check.Response\x12Q\n" +
 	"\fListEntities\x12\x1f.sluice.v1.ListEntities.Request\x1a .sluice.v1.ListEntities.Response\x12W\n" +
-	"\x0eDescribeEntity\x12!.sluice.v1.DescribeEntity.Request\x1a\".sluice.v1.DescribeEntity.Response\x12;\n" +
-	"\x04Read\x12\x17.sluice.v1.Read.Request\x1a\x18.sluice.v1.Read.Response0\x01\x12@\n" +
+	"\x0eDescribeEntity\x12!.sluice.v1.DescribeEntity.Request\x1a\".sluice.v1.DescribeEntity.Response\x12=\n" +
+	"\x04Read\x12\x17.sluice.v1.Read.Control\x1a\x18.sluice.v1.Read.Response(\x010\x01\x12@\n" +
 	"\x05Write\x12\x18.sluice.v1.Write.Request\x1a\x19.sluice.v1.Write.Response(\x010\x01\x12L\n" +
 	"\tSubscribe\x12\x1c.sluice.v1.Subscribe.Request\x1a\x1d.sluice.v1.Subscribe.Response(\x010\x01B4Z2github.com/sluice-dev/sluice/sdk/protocol/sluicev1b\x06proto3"
 
@@ -2698,7 +3022,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
 var file_plugin_proto_goTypes = []any{
 	(Diagnostic_Severity)(0),        // 0: sluice.v1.Diagnostic.Severity
 	(*Value)(nil),                   // 1: sluice.v1.Value
@@ -2708,51 +3032,55 @@ var file_plugin_proto_goTypes = []any{
 	(*ConfigSchema)(nil),            // 5: sluice.v1.ConfigSchema
 	(*Diagnostic)(nil),              // 6: sluice.v1.Diagnostic
 	(*ArrowFrame)(nil),              // 7: sluice.v1.ArrowFrame
-	(*ArrowData)(nil),               // 8: sluice.v1.ArrowData
-	(*Limits)(nil),                  // 9: sluice.v1.Limits
-	(*GetSpec)(nil),                 // 10: sluice.v1.GetSpec
-	(*Configure)(nil),               // 11: sluice.v1.Configure
-	(*Check)(nil),                   // 12: sluice.v1.Check
-	(*ListEntities)(nil),            // 13: sluice.v1.ListEntities
-	(*DescribeEntity)(nil),          // 14: sluice.v1.DescribeEntity
-	(*Read)(nil),                    // 15: sluice.v1.Read
-	(*Write)(nil),                   // 16: sluice.v1.Write
-	(*Subscribe)(nil),               // 17: sluice.v1.Subscribe
-	nil,                             // 18: sluice.v1.StringMap.ValuesEntry
-	(*GetSpec_Request)(nil),         // 19: sluice.v1.GetSpec.Request
-	(*GetSpec_Response)(nil),        // 20: sluice.v1.GetSpec.Response
-	(*Configure_Request)(nil),       // 21: sluice.v1.Configure.Request
-	(*Configure_Response)(nil),      // 22: sluice.v1.Configure.Response
-	nil,                             // 23: sluice.v1.Configure.Request.ConfigEntry
-	(*Check_Request)(nil),           // 24: sluice.v1.Check.Request
-	(*Check_Response)(nil),          // 25: sluice.v1.Check.Response
-	(*ListEntities_Request)(nil),    // 26: sluice.v1.ListEntities.Request
-	(*ListEntities_Entity)(nil),     // 27: sluice.v1.ListEntities.Entity
-	(*ListEntities_Response)(nil),   // 28: sluice.v1.ListEntities.Response
-	(*DescribeEntity_Request)(nil),  // 29: sluice.v1.DescribeEntity.Request
-	(*DescribeEntity_Response)(nil), // 30: sluice.v1.DescribeEntity.Response
-	nil,                             // 31: sluice.v1.DescribeEntity.Request.OptionsEntry
-	(*Read_Request)(nil),            // 32: sluice.v1.Read.Request
-	(*Read_Response)(nil),           // 33: sluice.v1.Read.Response
-	(*Read_BadRecord)(nil),          // 34: sluice.v1.Read.BadRecord
-	(*Read_Progress)(nil),           // 35: sluice.v1.Read.Progress
-	nil,                             // 36: sluice.v1.Read.Request.OptionsEntry
-	(*Write_Header)(nil),            // 37: sluice.v1.Write.Header
-	(*Write_Request)(nil),           // 38: sluice.v1.Write.Request
-	(*Write_Rejected)(nil),          // 39: sluice.v1.Write.Rejected
-	(*Write_Result)(nil),            // 40: sluice.v1.Write.Result
-	(*Write_Committed)(nil),         // 41: sluice.v1.Write.Committed
-	(*Write_Response)(nil),          // 42: sluice.v1.Write.Response
-	nil,                             // 43: sluice.v1.Write.Header.OptionsEntry
-	(*Subscribe_Request)(nil),       // 44: sluice.v1.Subscribe.Request
-	(*Subscribe_Start)(nil),         // 45: sluice.v1.Subscribe.Start
-	(*Subscribe_Response)(nil),      // 46: sluice.v1.Subscribe.Response
-	nil,                             // 47: sluice.v1.Subscribe.Start.OptionsEntry
+	(*SharedMemory)(nil),            // 8: sluice.v1.SharedMemory
+	(*Released)(nil),                // 9: sluice.v1.Released
+	(*ArrowData)(nil),               // 10: sluice.v1.ArrowData
+	(*Limits)(nil),                  // 11: sluice.v1.Limits
+	(*GetSpec)(nil),                 // 12: sluice.v1.GetSpec
+	(*Configure)(nil),               // 13: sluice.v1.Configure
+	(*Check)(nil),                   // 14: sluice.v1.Check
+	(*ListEntities)(nil),            // 15: sluice.v1.ListEntities
+	(*DescribeEntity)(nil),          // 16: sluice.v1.DescribeEntity
+	(*Read)(nil),                    // 17: sluice.v1.Read
+	(*Write)(nil),                   // 18: sluice.v1.Write
+	(*Subscribe)(nil),               // 19: sluice.v1.Subscribe
+	nil,                             // 20: sluice.v1.StringMap.ValuesEntry
+	(*GetSpec_Request)(nil),         // 21: sluice.v1.GetSpec.Request
+	(*GetSpec_Response)(nil),        // 22: sluice.v1.GetSpec.Response
+	(*Configure_Request)(nil),       // 23: sluice.v1.Configure.Request
+	(*Configure_Response)(nil),      // 24: sluice.v1.Configure.Response
+	nil,                             // 25: sluice.v1.Configure.Request.ConfigEntry
+	(*Check_Request)(nil),           // 26: sluice.v1.Check.Request
+	(*Check_Response)(nil),          // 27: sluice.v1.Check.Response
+	(*ListEntities_Request)(nil),    // 28: sluice.v1.ListEntities.Request
+	(*ListEntities_Entity)(nil),     // 29: sluice.v1.ListEntities.Entity
+	(*ListEntities_Response)(nil),   // 30: sluice.v1.ListEntities.Response
+	(*DescribeEntity_Request)(nil),  // 31: sluice.v1.DescribeEntity.Request
+	(*DescribeEntity_Response)(nil), // 32: sluice.v1.DescribeEntity.Response
+	nil,                             // 33: sluice.v1.DescribeEntity.Request.OptionsEntry
+	(*Read_Request)(nil),            // 34: sluice.v1.Read.Request
+	(*Read_Control)(nil),            // 35: sluice.v1.Read.Control
+	(*Read_Response)(nil),           // 36: sluice.v1.Read.Response
+	(*Read_BadRecord)(nil),          // 37: sluice.v1.Read.BadRecord
+	(*Read_Progress)(nil),           // 38: sluice.v1.Read.Progress
+	nil,                             // 39: sluice.v1.Read.Request.OptionsEntry
+	(*Write_Header)(nil),            // 40: sluice.v1.Write.Header
+	(*Write_Opened)(nil),            // 41: sluice.v1.Write.Opened
+	(*Write_Request)(nil),           // 42: sluice.v1.Write.Request
+	(*Write_Rejected)(nil),          // 43: sluice.v1.Write.Rejected
+	(*Write_Result)(nil),            // 44: sluice.v1.Write.Result
+	(*Write_Committed)(nil),         // 45: sluice.v1.Write.Committed
+	(*Write_Response)(nil),          // 46: sluice.v1.Write.Response
+	nil,                             // 47: sluice.v1.Write.Header.OptionsEntry
+	(*Subscribe_Request)(nil),       // 48: sluice.v1.Subscribe.Request
+	(*Subscribe_Start)(nil),         // 49: sluice.v1.Subscribe.Start
+	(*Subscribe_Response)(nil),      // 50: sluice.v1.Subscribe.Response
+	nil,                             // 51: sluice.v1.Subscribe.Start.OptionsEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	2,  // 0: sluice.v1.Value.list_value:type_name -> sluice.v1.StringList
 	3,  // 1: sluice.v1.Value.map_value:type_name -> sluice.v1.StringMap
-	18, // 2: sluice.v1.StringMap.values:type_name -> sluice.v1.StringMap.ValuesEntry
+	20, // 2: sluice.v1.StringMap.values:type_name -> sluice.v1.StringMap.ValuesEntry
 	1,  // 3: sluice.v1.Attribute.default:type_name -> sluice.v1.Value
 	4,  // 4: sluice.v1.ConfigSchema.attributes:type_name -> sluice.v1.Attribute
 	0,  // 5: sluice.v1.Diagnostic.severity:type_name -> sluice.v1.Diagnostic.Severity
@@ -2760,51 +3088,57 @@ var file_plugin_proto_depIdxs = []int32{
 	5,  // 7: sluice.v1.GetSpec.Response.connection:type_name -> sluice.v1.ConfigSchema
 	5,  // 8: sluice.v1.GetSpec.Response.source:type_name -> sluice.v1.ConfigSchema
 	5,  // 9: sluice.v1.GetSpec.Response.sink:type_name -> sluice.v1.ConfigSchema
-	23, // 10: sluice.v1.Configure.Request.config:type_name -> sluice.v1.Configure.Request.ConfigEntry
+	25, // 10: sluice.v1.Configure.Request.config:type_name -> sluice.v1.Configure.Request.ConfigEntry
 	6,  // 11: sluice.v1.Configure.Response.diagnostics:type_name -> sluice.v1.Diagnostic
 	1,  // 12: sluice.v1.Configure.Request.ConfigEntry.value:type_name -> sluice.v1.Value
-	27, // 13: sluice.v1.ListEntities.Response.entities:type_name -> sluice.v1.ListEntities.Entity
-	31, // 14: sluice.v1.DescribeEntity.Request.options:type_name -> sluice.v1.DescribeEntity.Request.OptionsEntry
+	29, // 13: sluice.v1.ListEntities.Response.entities:type_name -> sluice.v1.ListEntities.Entity
+	33, // 14: sluice.v1.DescribeEntity.Request.options:type_name -> sluice.v1.DescribeEntity.Request.OptionsEntry
 	1,  // 15: sluice.v1.DescribeEntity.Request.OptionsEntry.value:type_name -> sluice.v1.Value
-	36, // 16: sluice.v1.Read.Request.options:type_name -> sluice.v1.Read.Request.OptionsEntry
-	9,  // 17: sluice.v1.Read.Request.limits:type_name -> sluice.v1.Limits
-	8,  // 18: sluice.v1.Read.Response.data:type_name -> sluice.v1.ArrowData
-	34, // 19: sluice.v1.Read.Response.rejected:type_name -> sluice.v1.Read.BadRecord
-	35, // 20: sluice.v1.Read.Response.progress:type_name -> sluice.v1.Read.Progress
-	1,  // 21: sluice.v1.Read.Request.OptionsEntry.value:type_name -> sluice.v1.Value
-	43, // 22: sluice.v1.Write.Header.options:type_name -> sluice.v1.Write.Header.OptionsEntry
-	37, // 23: sluice.v1.Write.Request.header:type_name -> sluice.v1.Write.Header
-	8,  // 24: sluice.v1.Write.Request.data:type_name -> sluice.v1.ArrowData
-	39, // 25: sluice.v1.Write.Result.rejected:type_name -> sluice.v1.Write.Rejected
-	40, // 26: sluice.v1.Write.Response.result:type_name -> sluice.v1.Write.Result
-	41, // 27: sluice.v1.Write.Response.committed:type_name -> sluice.v1.Write.Committed
-	1,  // 28: sluice.v1.Write.Header.OptionsEntry.value:type_name -> sluice.v1.Value
-	45, // 29: sluice.v1.Subscribe.Request.start:type_name -> sluice.v1.Subscribe.Start
-	47, // 30: sluice.v1.Subscribe.Start.options:type_name -> sluice.v1.Subscribe.Start.OptionsEntry
-	9,  // 31: sluice.v1.Subscribe.Start.limits:type_name -> sluice.v1.Limits
-	8,  // 32: sluice.v1.Subscribe.Response.data:type_name -> sluice.v1.ArrowData
-	1,  // 33: sluice.v1.Subscribe.Start.OptionsEntry.value:type_name -> sluice.v1.Value
-	19, // 34: sluice.v1.Connector.GetSpec:input_type -> sluice.v1.GetSpec.Request
-	21, // 35: sluice.v1.Connector.Configure:input_type -> sluice.v1.Configure.Request
-	24, // 36: sluice.v1.Connector.Check:input_type -> sluice.v1.Check.Request
-	26, // 37: sluice.v1.Connector.ListEntities:input_type -> sluice.v1.ListEntities.Request
-	29, // 38: sluice.v1.Connector.DescribeEntity:input_type -> sluice.v1.DescribeEntity.Request
-	32, // 39: sluice.v1.Connector.Read:input_type -> sluice.v1.Read.Request
-	38, // 40: sluice.v1.Connector.Write:input_type -> sluice.v1.Write.Request
-	44, // 41: sluice.v1.Connector.Subscribe:input_type -> sluice.v1.Subscribe.Request
-	20, // 42: sluice.v1.Connector.GetSpec:output_type -> sluice.v1.GetSpec.Response
-	22, // 43: sluice.v1.Connector.Configure:output_type -> sluice.v1.Configure.Response
-	25, // 44: sluice.v1.Connector.Check:output_type -> sluice.v1.Check.Response
-	28, // 45: sluice.v1.Connector.ListEntities:output_type -> sluice.v1.ListEntities.Response
-	30, // 46: sluice.v1.Connector.DescribeEntity:output_type -> sluice.v1.DescribeEntity.Response
-	33, // 47: sluice.v1.Connector.Read:output_type -> sluice.v1.Read.Response
-	42, // 48: sluice.v1.Connector.Write:output_type -> sluice.v1.Write.Response
-	46, // 49: sluice.v1.Connector.Subscribe:output_type -> sluice.v1.Subscribe.Response
-	42, // [42:50] is the sub-list for method output_type
-	34, // [34:42] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	39, // 16: sluice.v1.Read.Request.options:type_name -> sluice.v1.Read.Request.OptionsEntry
+	11, // 17: sluice.v1.Read.Request.limits:type_name -> sluice.v1.Limits
+	34, // 18: sluice.v1.Read.Control.request:type_name -> sluice.v1.Read.Request
+	9,  // 19: sluice.v1.Read.Control.released:type_name -> sluice.v1.Released
+	10, // 20: sluice.v1.Read.Response.data:type_name -> sluice.v1.ArrowData
+	37, // 21: sluice.v1.Read.Response.rejected:type_name -> sluice.v1.Read.BadRecord
+	38, // 22: sluice.v1.Read.Response.progress:type_name -> sluice.v1.Read.Progress
+	8,  // 23: sluice.v1.Read.Response.shared_memory:type_name -> sluice.v1.SharedMemory
+	1,  // 24: sluice.v1.Read.Request.OptionsEntry.value:type_name -> sluice.v1.Value
+	47, // 25: sluice.v1.Write.Header.options:type_name -> sluice.v1.Write.Header.OptionsEntry
+	8,  // 26: sluice.v1.Write.Header.shared_memory:type_name -> sluice.v1.SharedMemory
+	40, // 27: sluice.v1.Write.Request.header:type_name -> sluice.v1.Write.Header
+	10, // 28: sluice.v1.Write.Request.data:type_name -> sluice.v1.ArrowData
+	43, // 29: sluice.v1.Write.Result.rejected:type_name -> sluice.v1.Write.Rejected
+	44, // 30: sluice.v1.Write.Response.result:type_name -> sluice.v1.Write.Result
+	45, // 31: sluice.v1.Write.Response.committed:type_name -> sluice.v1.Write.Committed
+	41, // 32: sluice.v1.Write.Response.opened:type_name -> sluice.v1.Write.Opened
+	9,  // 33: sluice.v1.Write.Response.released:type_name -> sluice.v1.Released
+	1,  // 34: sluice.v1.Write.Header.OptionsEntry.value:type_name -> sluice.v1.Value
+	49, // 35: sluice.v1.Subscribe.Request.start:type_name -> sluice.v1.Subscribe.Start
+	51, // 36: sluice.v1.Subscribe.Start.options:type_name -> sluice.v1.Subscribe.Start.OptionsEntry
+	11, // 37: sluice.v1.Subscribe.Start.limits:type_name -> sluice.v1.Limits
+	10, // 38: sluice.v1.Subscribe.Response.data:type_name -> sluice.v1.ArrowData
+	1,  // 39: sluice.v1.Subscribe.Start.OptionsEntry.value:type_name -> sluice.v1.Value
+	21, // 40: sluice.v1.Connector.GetSpec:input_type -> sluice.v1.GetSpec.Request
+	23, // 41: sluice.v1.Connector.Configure:input_type -> sluice.v1.Configure.Request
+	26, // 42: sluice.v1.Connector.Check:input_type -> sluice.v1.Check.Request
+	28, // 43: sluice.v1.Connector.ListEntities:input_type -> sluice.v1.ListEntities.Request
+	31, // 44: sluice.v1.Connector.DescribeEntity:input_type -> sluice.v1.DescribeEntity.Request
+	35, // 45: sluice.v1.Connector.Read:input_type -> sluice.v1.Read.Control
+	42, // 46: sluice.v1.Connector.Write:input_type -> sluice.v1.Write.Request
+	48, // 47: sluice.v1.Connector.Subscribe:input_type -> sluice.v1.Subscribe.Request
+	22, // 48: sluice.v1.Connector.GetSpec:output_type -> sluice.v1.GetSpec.Response
+	24, // 49: sluice.v1.Connector.Configure:output_type -> sluice.v1.Configure.Response
+	27, // 50: sluice.v1.Connector.Check:output_type -> sluice.v1.Check.Response
+	30, // 51: sluice.v1.Connector.ListEntities:output_type -> sluice.v1.ListEntities.Response
+	32, // 52: sluice.v1.Connector.DescribeEntity:output_type -> sluice.v1.DescribeEntity.Response
+	36, // 53: sluice.v1.Connector.Read:output_type -> sluice.v1.Read.Response
+	46, // 54: sluice.v1.Connector.Write:output_type -> sluice.v1.Write.Response
+	50, // 55: sluice.v1.Connector.Subscribe:output_type -> sluice.v1.Subscribe.Response
+	48, // [48:56] is the sub-list for method output_type
+	40, // [40:48] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -2820,27 +3154,33 @@ func file_plugin_proto_init() {
 		(*Value_ListValue)(nil),
 		(*Value_MapValue)(nil),
 	}
-	file_plugin_proto_msgTypes[32].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[34].OneofWrappers = []any{
+		(*Read_Control_Request)(nil),
+		(*Read_Control_Released)(nil),
+	}
+	file_plugin_proto_msgTypes[35].OneofWrappers = []any{
 		(*Read_Response_Data)(nil),
 		(*Read_Response_Checkpoint)(nil),
 		(*Read_Response_Rejected)(nil),
 		(*Read_Response_Progress)(nil),
+		(*Read_Response_SharedMemory)(nil),
 	}
-	file_plugin_proto_msgTypes[37].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[41].OneofWrappers = []any{
 		(*Write_Request_Header)(nil),
 		(*Write_Request_Data)(nil),
 		(*Write_Request_Commit)(nil),
 	}
-	file_plugin_proto_msgTypes[41].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[45].OneofWrappers = []any{
 		(*Write_Response_Result)(nil),
 		(*Write_Response_Committed)(nil),
 		(*Write_Response_Opened)(nil),
+		(*Write_Response_Released)(nil),
 	}
-	file_plugin_proto_msgTypes[43].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[47].OneofWrappers = []any{
 		(*Subscribe_Request_Start)(nil),
 		(*Subscribe_Request_Ack)(nil),
 	}
-	file_plugin_proto_msgTypes[45].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[49].OneofWrappers = []any{
 		(*Subscribe_Response_Data)(nil),
 		(*Subscribe_Response_Position)(nil),
 	}
@@ -2850,7 +3190,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   47,
+			NumMessages:   51,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -46,7 +46,7 @@ type ConnectorClient interface {
 	Check(ctx context.Context, in *Check_Request, opts ...grpc.CallOption) (*Check_Response, error)
 	ListEntities(ctx context.Context, in *ListEntities_Request, opts ...grpc.CallOption) (*ListEntities_Response, error)
 	DescribeEntity(ctx context.Context, in *DescribeEntity_Request, opts ...grpc.CallOption) (*DescribeEntity_Response, error)
-	Read(ctx context.Context, in *Read_Request, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Read_Response], error)
+	Read(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Read_Control, Read_Response], error)
 	Write(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Write_Request, Write_Response], error)
 	Subscribe(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Subscribe_Request, Subscribe_Response], error)
 }
@@ -109,24 +109,18 @@ func (c *connectorClient) DescribeEntity(ctx context.Context, in *DescribeEntity
 	return out, nil
 }
 
-func (c *connectorClient) Read(ctx context.Context, in *Read_Request, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Read_Response], error) {
+func (c *connectorClient) Read(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Read_Control, Read_Response], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &Connector_ServiceDesc.Streams[0], Connector_Read_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
-	x := &grpc.GenericClientStream[Read_Request, Read_Response]{ClientStream: stream}
-	if err := x.ClientStream.SendMsg(in); err != nil {
-		return nil, err
-	}
-	if err := x.ClientStream.CloseSend(); err != nil {
-		return nil, err
-	}
+	x := &grpc.GenericClientStream[Read_Control, Read_Response]{ClientStream: stream}
 	return x, nil
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Connector_ReadClient = grpc.ServerStreamingClient[Read_Response]
+type Connector_ReadClient = grpc.BidiStreamingClient[Read_Control, Read_Response]
 
 func (c *connectorClient) Write(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Write_Request, Write_Response], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
@@ -163,7 +157,7 @@ type ConnectorServer interface {
 	Check(context.Context, *Check_Request) (*Check_Response, error)
 	ListEntities(context.Context, *ListEntities_Request) (*ListEntities_Response, error)
 	DescribeEntity(context.Context, *DescribeEntity_Request) (*DescribeEntity_Response, error)
-	Read(*Read_Request, grpc.ServerStreamingServer[Read_Response]) error
+	Read(grpc.BidiStreamingServer[Read_Control, Read_Response]) error
 	Write(grpc.BidiStreamingServer[Write_Request, Write_Response]) error
 	Subscribe(grpc.BidiStreamingServer[Subscribe_Request, Subscribe_Response]) error
 	mustEmbedUnimplementedConnectorServer()
@@ -191,7 +185,7 @@ func (UnimplementedConnectorServer) ListEntities(context.Context, *ListEntities_
 func (UnimplementedConnectorServer) DescribeEntity(context.Context, *DescribeEntity_Request) (*DescribeEntity_Response, error) {
 	return nil, status.Error(codes.Unimplemented, "method DescribeEntity not implemented")
 }
-func (UnimplementedConnectorServer) Read(*Read_Request, grpc.ServerStreamingServer[Read_Response]) error {
+func (UnimplementedConnectorServer) Read(grpc.BidiStreamingServer[Read_Control, Read_Response]) error {
 	return status.Error(codes.Unimplemented, "method Read not implemented")
 }
 func (UnimplementedConnectorServer) Write(grpc.BidiStreamingServer[Write_Request, Write_Response]) error {
@@ -312,15 +306,11 @@ func _Connector_DescribeEntity_Handler(srv interface{}, ctx context.Context, dec
 }
 
 func _Connector_Read_Handler(srv interface{}, stream grpc.ServerStream) error {
-	m := new(Read_Request)
-	if err := stream.RecvMsg(m); err != nil {
-		return err
-	}
-	return srv.(ConnectorServer).Read(m, &grpc.GenericServerStream[Read_Request, Read_Response]{ServerStream: stream})
+	return srv.(ConnectorServer).Read(&grpc.GenericServerStream[Read_Control, Read_Response]{ServerStream: stream})
 }
 
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Connector_ReadServer = grpc.ServerStreamingServer[Read_Response]
+type Connector_ReadServer = grpc.BidiStreamingServer[Read_Control, Read_Response]
 
 func _Connector_Write_Handler(srv interface{}, stream grpc.ServerStream) error {
 	return srv.(ConnectorServer).Write(&grpc.GenericServerStream[Write_Request, Write_Response]{ServerStream: stream})
@@ -369,6 +359,7 @@ var Connector_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Read",
 			Handler:       _Connector_Read_Handler,
 			ServerStreams: true,
+			ClientStreams: true,
 		},
 		{
 			StreamName:    "Write",

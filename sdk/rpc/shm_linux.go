@@ -1,0 +1,100 @@
+//go:build linux
+
+package rpc
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"syscall"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+const shmDir = "/dev/shm"
+
+// newRing creates a ring file in /dev/shm (a tmpfs, so its pages are
+// memory) readable only by this user.
+func newRing() (*ring, error) {
+	f, err := os.CreateTemp(shmDir, "sluice-ring-")
+	if err != nil {
+		return nil, fmt.Errorf("create shared memory: %w", err)
+	}
+	defer f.Close()
+	if err := f.Truncate(ringSize); err != nil {
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("size shared memory: %w", err)
+	}
+	data, err := syscall.Mmap(int(f.Fd()), 0, ringSize, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	if err != nil {
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("map shared memory: %w", err)
+	}
+	return &ring{name: f.Name(), data: data, unmap: func() error { return syscall.Munmap(data) }}, nil
+}
+
+// openMapping maps a sender's ring read-only and removes its name: from
+// then on the pages live exactly as long as the two mappings, so a crash
+// of either side leaves nothing behind in /dev/shm.
+func openMapping(name string, size uint64) (*mapping, error) {
+	if !isRingName(name) {
+		return nil, fmt.Errorf("refusing to map %q: not a sluice ring", name)
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("open shared memory: %w", err)
+	}
+	defer f.Close()
+	data, err := syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("map shared memory: %w", err)
+	}
+	os.Remove(name)
+	return &mapping{data: data, unmap: func() error { return syscall.Munmap(data) }, notify: make(chan struct{}, 1)}, nil
+}
+
+func isRingName(name string) bool {
+	const prefix = shmDir + "/sluice-ring-"
+	return len(name) > len(prefix) && name[:len(prefix)] == prefix
+}
+
+// removeRingName removes the ring's name if the receiver has not.
+func removeRingName(name string) { os.Remove(name) }
+
+// body wraps the region [off, off+n) as an Arrow buffer whose release
+// hands the region back.
+func (m *mapping) body(off, n uint64) (*memory.Buffer, error) {
+	if off+n > uint64(len(m.data)) || off+n < off {
+		return nil, fmt.Errorf("shared-memory body [%d, %d) lies outside the %d-byte ring", off, off+n, len(m.data))
+	}
+	m.hold()
+	return memory.NewBufferWithAllocator(m.data[off:off+n:off+n], ringFree{m: m, off: off}), nil
+}
+
+// ringFree is the allocator of a shared-memory body: Arrow calls Free
+// when the last reference to the body goes.
+type ringFree struct {
+	m   *mapping
+	off uint64
+}
+
+func (f ringFree) Allocate(int) []byte           { panic("rpc: shared-memory bodies are read-only") }
+func (f ringFree) Reallocate(int, []byte) []byte { panic("rpc: shared-memory bodies are read-only") }
+func (f ringFree) Free([]byte)                   { f.m.drop(f.off) }
+
+var shmProbe struct {
+	once sync.Once
+	ok   bool
+}
+
+// shmAvailable reports whether this process can create rings, so it only
+// offers what it can deliver. SLUICE_NO_SHM=1 turns rings off.
+func shmAvailable() bool {
+	shmProbe.once.Do(func() {
+		if os.Getenv("SLUICE_NO_SHM") == "1" {
+			return
+		}
+		shmProbe.ok = syscall.Access(shmDir, 2 /* W_OK */) == nil
+	})
+	return shmProbe.ok
+}
