@@ -51,7 +51,7 @@ func (l *loader) decodeConnection(b *hclsyntax.Block, sc *scope) *plan.Connectio
 
 	spec, err := l.spec(typ)
 	if err != nil {
-		l.diags = append(l.diags, unknownConnector(typ, err, b.LabelRanges[0]))
+		l.connectorError(typ, err, b.LabelRanges[0])
 		return c
 	}
 	if len(spec.Connection.Attributes) == 0 {

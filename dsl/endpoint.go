@@ -46,7 +46,7 @@ func (l *loader) decodeEndpoint(b *hclsyntax.Block, role string, engineAttrs []s
 	}
 	spec, err := l.spec(ep.Type)
 	if err != nil {
-		l.diags = append(l.diags, unknownConnector(ep.Type, err, b.LabelRanges[0]))
+		l.connectorError(ep.Type, err, b.LabelRanges[0])
 		return ep, nil, spec, false
 	}
 	capability, schema := sdk.CapSource, spec.Source

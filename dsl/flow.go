@@ -181,14 +181,19 @@ func (l *loader) decodeFlow(b *hclsyntax.Block, file string, sc *scope) *plan.Fl
 // declares a partition_by attribute, which is how a connector says it
 // writes files or objects. Tables have no use for them.
 func (l *loader) applyPartition(p *plan.Partition, sinks []*plan.Sink, specs []sdk.Spec) {
-	used := false
+	used, unresolved := false, false
 	for i, s := range sinks {
+		if r, ok := l.specs[s.Type]; ok && r.err != nil {
+			unresolved = true
+		}
 		if _, ok := specs[i].Sink.Lookup(partitionAttr); ok {
 			s.PartitionKeys = append([]string(nil), p.Keys...)
 			used = true
 		}
 	}
-	if !used && len(sinks) > 0 {
+	// A sink whose connector could not be resolved has its own error; the
+	// partition block may well be meant for it.
+	if !used && !unresolved && len(sinks) > 0 {
 		l.diags = append(l.diags, &hcl.Diagnostic{
 			Severity: hcl.DiagWarning,
 			Summary:  "Partition keys not used",

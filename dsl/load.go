@@ -69,6 +69,8 @@ type loader struct {
 	conns map[string]map[string]*plan.Connection
 
 	specs map[string]specResult
+	// startFailed marks connectors whose plugin could not start, reported once.
+	startFailed map[string]bool
 }
 
 type specResult struct {
@@ -283,6 +285,22 @@ func (l *loader) spec(typ string) (sdk.Spec, error) {
 }
 
 // unknownConnector reports a connector type no plugin provides.
+// connectorError reports a connector that could not be resolved. A typo is
+// reported at every block that makes it; a plugin that would not start is
+// one problem, reported once, at the first block that needed it.
+func (l *loader) connectorError(typ string, err error, subject hcl.Range) {
+	if !errors.Is(err, ErrUnknownConnector) {
+		if l.startFailed[typ] {
+			return
+		}
+		if l.startFailed == nil {
+			l.startFailed = map[string]bool{}
+		}
+		l.startFailed[typ] = true
+	}
+	l.diags = append(l.diags, unknownConnector(typ, err, subject))
+}
+
 func unknownConnector(typ string, err error, subject hcl.Range) *hcl.Diagnostic {
 	if !errors.Is(err, ErrUnknownConnector) {
 		// The plugin exists but could not answer: untrusted, crashed, or

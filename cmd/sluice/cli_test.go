@@ -1,6 +1,7 @@
 package main_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -240,12 +241,17 @@ func regexpLine(out string, fields ...string) bool {
 func TestInterruptCancelsTheRun(t *testing.T) {
 	dir := workdir(t)
 	// Enough rows that the run is still going when the signal arrives.
-	var b strings.Builder
-	b.WriteString("id,name,amount\n")
-	for i := 0; i < 3_000_000; i++ {
-		fmt.Fprintf(&b, "%d,name-%d,%d.5\n", i, i, i%1000)
+	f, err := os.Create(filepath.Join(dir, "big.csv"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(dir, "big.csv"), []byte(b.String()), 0o644)
+	w := bufio.NewWriterSize(f, 1<<20)
+	w.WriteString("id,name,amount\n")
+	for i := 0; i < 5_000_000; i++ {
+		fmt.Fprintf(w, "%d,name-%d,%d.5\n", i, i, i%1000)
+	}
+	w.Flush()
+	f.Close()
 	os.WriteFile(filepath.Join(dir, "big.hcl"), []byte(`flow "big" {
   source "file" { path = "big.csv" }
   sink "file" { path = "out/big" }
@@ -258,9 +264,16 @@ func TestInterruptCancelsTheRun(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(700 * time.Millisecond)
+	// Interrupt once the sink has started its first (temporary) part file.
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if tmp, _ := filepath.Glob(filepath.Join(dir, "out/big/.part-*")); len(tmp) > 0 {
+			break
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 	cmd.Process.Signal(syscall.SIGINT)
-	err := cmd.Wait()
+	err = cmd.Wait()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 		t.Fatalf("exit %v, want 1; output %s", err, out.String())

@@ -58,13 +58,19 @@ func printPlan(w io.Writer, fp engine.FlowPlan) {
 	fmt.Fprintf(w, "flow %q\n\n", fp.Flow)
 	fmt.Fprintf(w, "  %s  (%s)\n", fp.Source.Kind, shortRange(fp.Source.Range.String()))
 	printSchema(w, fp.Source.Schema, "      ")
+	prev := fp.Source.Schema
 	for _, st := range fp.Stages {
 		how := "per row"
 		if st.Vectorized {
 			how = "columnar"
 		}
 		fmt.Fprintf(w, "\n  %s  (%s, %s)\n", st.Kind, shortRange(st.Range.String()), how)
+		if prev != nil && st.Schema != nil && prev.Equal(st.Schema) {
+			fmt.Fprintln(w, "      (fields unchanged)")
+			continue
+		}
 		printSchema(w, st.Schema, "      ")
+		prev = st.Schema
 	}
 	for _, s := range fp.Sinks {
 		fmt.Fprintf(w, "\n  sink %s  -> %s  write=%s", s.Label, s.Entity, s.Mode)
