@@ -44,7 +44,13 @@ func (l *loader) decodeEndpoint(b *hclsyntax.Block, role string, engineAttrs []s
 		Range:      b.DefRange(),
 		AttrRanges: map[string]hcl.Range{},
 	}
-	spec, err := l.spec(ep.Type)
+	// An explicit plugin path decides which executable answers for the
+	// connector, so it is read before the spec is looked up.
+	pluginPath := ""
+	if a, ok := b.Body.Attributes[attrPlugin]; ok {
+		pluginPath, _ = l.str(a, sc)
+	}
+	spec, err := l.pluginSpec(ep.Type, pluginPath)
 	if err != nil {
 		l.connectorError(ep.Type, err, b.LabelRanges[0])
 		return ep, nil, spec, false
@@ -72,9 +78,7 @@ func (l *loader) decodeEndpoint(b *hclsyntax.Block, role string, engineAttrs []s
 	}
 
 	ep.Connection = l.endpointConnection(b, ep.Type, spec, attrs[attrConnection], sc)
-	if a := attrs[attrPlugin]; a != nil {
-		ep.Plugin, _ = l.str(a, sc)
-	}
+	ep.Plugin = pluginPath
 
 	// Engine-owned names win over a connector attribute of the same name.
 	connectorAttrs := map[string]*hclsyntax.Attribute{}

@@ -33,6 +33,9 @@ type LoadOptions struct {
 	Env func(string) (string, bool)
 	// Specs finds connector specs. Without it every connector is unknown.
 	Specs SpecLookup
+	// PluginSpecs finds the spec of an executable a block names with
+	// `plugin = "..."`; without it such blocks fall back to Specs.
+	PluginSpecs func(typ, path string) (sdk.Spec, error)
 }
 
 // envVarPrefix prefixes environment variables that set input variables,
@@ -270,17 +273,28 @@ func (l *loader) topLevel(name string, f *hcl.File) *fileBlocks {
 
 // spec looks up a connector spec once per load, since a lookup may start a
 // plugin process.
-func (l *loader) spec(typ string) (sdk.Spec, error) {
-	if r, ok := l.specs[typ]; ok {
+func (l *loader) spec(typ string) (sdk.Spec, error) { return l.pluginSpec(typ, "") }
+
+// pluginSpec looks up the spec of the executable a block names with
+// `plugin = "..."`, or of the installed plugin when path is empty.
+func (l *loader) pluginSpec(typ, path string) (sdk.Spec, error) {
+	key := typ
+	if path != "" {
+		key = typ + "\x00" + path
+	}
+	if r, ok := l.specs[key]; ok {
 		return r.spec, r.err
 	}
 	var r specResult
-	if l.opts.Specs == nil {
+	switch {
+	case path != "" && l.opts.PluginSpecs != nil:
+		r.spec, r.err = l.opts.PluginSpecs(typ, path)
+	case l.opts.Specs == nil:
 		r.err = fmt.Errorf("%w: no connector plugins are available", ErrUnknownConnector)
-	} else {
+	default:
 		r.spec, r.err = l.opts.Specs(typ)
 	}
-	l.specs[typ] = r
+	l.specs[key] = r
 	return r.spec, r.err
 }
 

@@ -287,3 +287,39 @@ func TestInterruptCancelsTheRun(t *testing.T) {
 		t.Fatalf("a cancelled run published %v", final)
 	}
 }
+
+func TestFlowCanNamePluginExecutable(t *testing.T) {
+	dir := workdir(t)
+	own := filepath.Join(dir, "plugins", "my-file-build")
+	os.MkdirAll(filepath.Dir(own), 0o755)
+	if out, err := exec.Command("cp", filepath.Join(binDir, "sluice-plugin-file"), own).CombinedOutput(); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	os.WriteFile(filepath.Join(dir, "own.hcl"), []byte(`flow "own" {
+  source "file" {
+    plugin = "plugins/my-file-build"
+    path   = "testdata/contacts.csv"
+  }
+  filter { where = "Country == 'DE'" }
+  sink "file" {
+    plugin = "plugins/my-file-build"
+    path   = "out/own"
+  }
+  on_error { mode = "continue" }
+}
+`), 0o644)
+	// Same bytes as the locked plugin, so the lock accepts it by checksum.
+	r := sluice(t, dir, "run", "own.hcl")
+	if r.code != 0 || !strings.Contains(r.stdout, "COMPLETED_WITH_ERRORS") {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = sluice(t, dir, "validate", filepath.Join(dir, "own.hcl"))
+	if r.code != 0 {
+		t.Fatalf("validate: %s", r.stderr)
+	}
+	os.WriteFile(own, []byte("#!/bin/sh\necho not a plugin\n"), 0o755)
+	r = sluice(t, dir, "run", "own.hcl")
+	if r.code != 2 || !strings.Contains(r.stderr, "plugins/my-file-build") || !strings.Contains(r.stderr, "does not match the lock file") {
+		t.Fatalf("a changed explicit plugin must be refused: exit %d\n%s", r.code, r.stderr)
+	}
+}

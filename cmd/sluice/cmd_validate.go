@@ -30,7 +30,7 @@ func newValidateCommand(g *globals) *cobra.Command {
 				return err
 			}
 			cfg, diags, files := dsl.Load(args[0], dsl.LoadOptions{Vars: vars, VarFiles: g.varFiles,
-				Specs: specLookup(ctx, host)})
+				Specs: specLookup(ctx, host), PluginSpecs: pluginSpecLookup(ctx, host)})
 			if !diags.HasErrors() {
 				// Formulas can only be checked against a schema, which comes
 				// from the source connector.

@@ -112,7 +112,7 @@ func (g *globals) load(ctx context.Context, path string) (*loaded, error) {
 	}
 	cfg, diags, files := dsl.Load(path, dsl.LoadOptions{
 		Vars: vars, VarFiles: g.varFiles,
-		Specs: specLookup(ctx, host),
+		Specs: specLookup(ctx, host), PluginSpecs: pluginSpecLookup(ctx, host),
 	})
 	l := &loaded{cfg: cfg, files: files, host: host}
 	if len(diags) > 0 {
@@ -189,6 +189,17 @@ func cutVar(kv string) (string, string, bool) {
 func specLookup(ctx context.Context, host *pluginhost.Host) dsl.SpecLookup {
 	return func(typ string) (sdk.Spec, error) {
 		spec, err := host.Spec(ctx, typ, "")
+		if errors.Is(err, pluginhost.ErrNotFound) {
+			return spec, fmt.Errorf("%w: %w", dsl.ErrUnknownConnector, err)
+		}
+		return spec, err
+	}
+}
+
+// pluginSpecLookup answers for blocks that name their plugin executable.
+func pluginSpecLookup(ctx context.Context, host *pluginhost.Host) func(typ, path string) (sdk.Spec, error) {
+	return func(typ, path string) (sdk.Spec, error) {
+		spec, err := host.Spec(ctx, typ, path)
 		if errors.Is(err, pluginhost.ErrNotFound) {
 			return spec, fmt.Errorf("%w: %w", dsl.ErrUnknownConnector, err)
 		}
