@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"bufio"
 	"context"
 	"os"
 	"path/filepath"
@@ -14,50 +13,8 @@ import (
 	"github.com/sluice-dev/sluice/engine/pluginhost"
 	"github.com/sluice-dev/sluice/plugins/file/fileconn"
 	"github.com/sluice-dev/sluice/sdk"
+	"github.com/sluice-dev/sluice/sdk/sdktest"
 )
-
-// writeBenchCSV writes rows of ten columns, about 90 bytes a row.
-func writeBenchCSV(tb testing.TB, path string, rows int) {
-	tb.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	w.WriteString("id,qty,price,score,name,email,country,active,flagged,created\n")
-	countries := []string{"DE", "FR", "US", "GB", "JP", "BR"}
-	var buf []byte
-	for i := 0; i < rows; i++ {
-		buf = buf[:0]
-		buf = strconv.AppendInt(buf, int64(i), 10)
-		buf = append(buf, ',')
-		buf = strconv.AppendInt(buf, int64(i%1000), 10)
-		buf = append(buf, ',')
-		buf = strconv.AppendFloat(buf, float64(i%10000)/7, 'f', 2, 64)
-		buf = append(buf, ',')
-		buf = strconv.AppendFloat(buf, float64(i%97)*1.5, 'f', 1, 64)
-		buf = append(buf, ",customer-"...)
-		buf = strconv.AppendInt(buf, int64(i), 10)
-		buf = append(buf, ",user"...)
-		buf = strconv.AppendInt(buf, int64(i), 10)
-		buf = append(buf, "@example.com,"...)
-		buf = append(buf, countries[i%len(countries)]...)
-		buf = append(buf, ',')
-		buf = strconv.AppendBool(buf, i%2 == 0)
-		buf = append(buf, ',')
-		buf = strconv.AppendBool(buf, i%3 == 0)
-		buf = append(buf, ',')
-		buf = time.Unix(1767225600+int64(i), 0).UTC().AppendFormat(buf, time.RFC3339)
-		buf = append(buf, '\n')
-		w.Write(buf)
-	}
-	if err := w.Flush(); err != nil {
-		tb.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		tb.Fatal(err)
-	}
-}
 
 // benchFlow is the standard local flow: filter + map + mask, CSV -> Parquet.
 func benchFlow(in, out string) *plan.Flow {
@@ -84,7 +41,9 @@ func BenchmarkPluginBoundary(b *testing.B) {
 	const rows = 1_000_000
 	dir := b.TempDir()
 	in := filepath.Join(dir, "in.csv")
-	writeBenchCSV(b, in, rows)
+	if err := sdktest.WriteBenchCSV(in, rows); err != nil {
+		b.Fatal(err)
+	}
 
 	plugins := newHost(b, nil)
 	inproc := &pluginhost.Host{}

@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"bufio"
 	"bytes"
 	"os"
 	"os/exec"
@@ -11,51 +10,9 @@ import (
 	"sync"
 	"testing"
 	"time"
-)
 
-// writeCSV writes rows of the benchmark's ten-column shape, about 100
-// bytes a row, so 10M rows is close to 1 GB.
-func writeCSV(tb testing.TB, path string, rows int) {
-	tb.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	w.WriteString("id,qty,price,score,name,email,country,active,flagged,created\n")
-	countries := []string{"DE", "FR", "US", "GB", "JP", "BR"}
-	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	var buf []byte
-	for i := 0; i < rows; i++ {
-		buf = strconv.AppendInt(buf[:0], int64(i), 10)
-		buf = append(buf, ',')
-		buf = strconv.AppendInt(buf, int64(i%1000), 10)
-		buf = append(buf, ',')
-		buf = strconv.AppendFloat(buf, float64(i%10000)/7, 'f', 2, 64)
-		buf = append(buf, ',')
-		buf = strconv.AppendFloat(buf, float64(i%97)*1.5, 'f', 1, 64)
-		buf = append(buf, ",customer-"...)
-		buf = strconv.AppendInt(buf, int64(i), 10)
-		buf = append(buf, ",User"...)
-		buf = strconv.AppendInt(buf, int64(i), 10)
-		buf = append(buf, "@Example.com,"...)
-		buf = append(buf, countries[i%len(countries)]...)
-		buf = append(buf, ',')
-		buf = strconv.AppendBool(buf, i%2 == 0)
-		buf = append(buf, ',')
-		buf = strconv.AppendBool(buf, i%3 == 0)
-		buf = append(buf, ',')
-		buf = base.Add(time.Duration(i)*time.Second).AppendFormat(buf, time.RFC3339)
-		buf = append(buf, '\n')
-		w.Write(buf)
-	}
-	if err := w.Flush(); err != nil {
-		tb.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		tb.Fatal(err)
-	}
-}
+	"github.com/sluice-dev/sluice/sdk/sdktest"
+)
 
 const benchFlowHCL = `flow "bench" {
   source "file" {
@@ -151,8 +108,11 @@ func runMeasured(b *testing.B, dir string) (time.Duration, int64) {
 // ratio of the two peaks. Target: 10x the rows within 1.5x the memory.
 func BenchmarkLocalFlow10M(b *testing.B) {
 	small, large := b.TempDir(), b.TempDir()
-	writeCSV(b, filepath.Join(small, "in.csv"), 1_000_000)
-	writeCSV(b, filepath.Join(large, "in.csv"), 10_000_000)
+	for dir, rows := range map[string]int{small: 1_000_000, large: 10_000_000} {
+		if err := sdktest.WriteBenchCSV(filepath.Join(dir, "in.csv"), rows); err != nil {
+			b.Fatal(err)
+		}
+	}
 	for _, d := range []string{small, large} {
 		os.WriteFile(filepath.Join(d, "flow.hcl"), []byte(benchFlowHCL), 0o644)
 	}

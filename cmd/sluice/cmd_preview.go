@@ -22,16 +22,8 @@ func newPreviewCommand(g *globals) *cobra.Command {
 				return invalid(fmt.Errorf("--limit must be positive"))
 			}
 			ctx := c.Context()
-			l, err := g.load(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			defer l.host.Close()
-			f, err := l.pickFlow(flowName)
-			if err != nil {
-				return err
-			}
-			p, err := g.prepare(ctx, l, f)
+			p, closePlugins, err := g.prepareFlow(ctx, args[0], flowName)
+			defer closePlugins()
 			if err != nil {
 				return err
 			}

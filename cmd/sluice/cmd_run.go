@@ -25,16 +25,8 @@ func newRunCommand(g *globals) *cobra.Command {
 		Args: cobra.ExactArgs(1),
 		RunE: func(c *cobra.Command, args []string) error {
 			ctx := c.Context()
-			l, err := g.load(ctx, args[0])
-			if err != nil {
-				return err
-			}
-			defer l.host.Close()
-			f, err := l.pickFlow(flowName)
-			if err != nil {
-				return err
-			}
-			p, err := g.prepare(ctx, l, f)
+			p, closePlugins, err := g.prepareFlow(ctx, args[0], flowName)
+			defer closePlugins()
 			if err != nil {
 				return err
 			}
