@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/hcl/v2"
@@ -18,6 +19,7 @@ import (
 	"github.com/sluice-dev/sluice/engine/plan"
 	"github.com/sluice-dev/sluice/engine/pluginhost"
 	"github.com/sluice-dev/sluice/sdk"
+	"github.com/sluice-dev/sluice/sdk/rpc"
 )
 
 // version is set at build time by the Makefile.
@@ -32,6 +34,7 @@ type globals struct {
 	vars       []string
 	varFiles   []string
 	stateDir   string
+	idle       time.Duration
 }
 
 func newRootCommand() *cobra.Command {
@@ -48,6 +51,7 @@ func newRootCommand() *cobra.Command {
 	pf.StringSliceVar(&g.pluginDirs, "plugin-dir", nil, "extra directory to look for plugins in (before $SLUICE_PLUGIN_PATH)")
 	pf.StringVar(&g.logLevel, "log-level", envOr("SLUICE_LOG_LEVEL", "warn"), "log level: trace, debug, info, warn, error")
 	pf.StringVar(&g.stateDir, "state-dir", envOr("SLUICE_STATE_DIR", ".sluice"), "directory for checkpoints and dead letters")
+	pf.DurationVar(&g.idle, "plugin-timeout", rpc.DefaultIdleTimeout, "fail a run when a plugin sends nothing for this long (slow sources keep streams alive with progress)")
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return invalid(err) })
 
 	root.AddCommand(
@@ -88,6 +92,7 @@ func (g *globals) host() (*pluginhost.Host, error) {
 		SearchPath:    append(append([]string{}, g.pluginDirs...), pluginhost.DefaultSearchPath()...),
 		Lock:          lock,
 		AllowUnlocked: g.devPlugins,
+		IdleTimeout:   g.idle,
 	}, nil
 }
 
