@@ -6,8 +6,10 @@ import "sync"
 // be created, mapped or has no room, a body travels inline in the message.
 
 const (
-	// ringSize holds a few dozen batches at the default 8 MiB cap.
-	ringSize = 64 << 20
+	// ringSize holds four batches at the 8 MiB cap and some twenty of the
+	// default 16k ten-column rows: as many as the engine's bounded channels
+	// keep in flight. When it is full, bodies go inline.
+	ringSize = 32 << 20
 	// minShmBody keeps small bodies inline, where a copy costs less than
 	// the bookkeeping.
 	minShmBody = 64 << 10
