@@ -627,3 +627,20 @@ func TestMapRenamesAnyType(t *testing.T) {
 		t.Errorf("labels %s", got)
 	}
 }
+
+func TestMaskOnASlicedBatch(t *testing.T) {
+	schema := schemaOf(field("v", str))
+	rec := record(t, schema, []any{"first-row"}, []any{"4111111111111111"}, []any{nil}, []any{"añéí5"})
+	defer rec.Release()
+	slice := rec.NewSlice(1, 4)
+	defer slice.Release()
+	p := mustCompile(t, schema, options{}, &plan.Mask{Field: "v", KeepLast: 4})
+	res, err := apply(t, p, slice, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Out.Release()
+	if got, want := column(res.Out, "v"), []any{"************1111", nil, "*ñéí5"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}

@@ -274,9 +274,80 @@ func (s *maskStage) run(c *stageRun) (arrow.RecordBatch, error) {
 		}
 		return dropFailed(c, &s.baseStage, rec, failed)
 	}
-	arr := mapStrings(c.rec.Column(s.col), s.maskValue)
+	var arr arrow.Array
+	if s.hash == "" && len(s.char) == 1 {
+		arr = s.maskBytes(c.rec.Column(s.col))
+	} else {
+		arr = mapStrings(c.rec.Column(s.col), s.maskValue)
+	}
 	defer arr.Release()
 	return replaceColumn(c.rec, s.out, s.col, arr), nil
+}
+
+// maskBytes is maskValue for a one-byte mask character, writing straight
+// into the new column's buffers: masking sits on the hot path of most
+// flows that handle personal data, and a string per value cost ~130 ns.
+// ASCII values are masked bytewise; others take the rune-aware path.
+func (s *maskStage) maskBytes(arr arrow.Array) arrow.Array {
+	src := arr.(stringValues)
+	b := array.NewBuilder(memory.DefaultAllocator, arr.DataType())
+	defer b.Release()
+	var bb *array.BinaryBuilder
+	switch x := b.(type) {
+	case *array.StringBuilder:
+		bb = x.BinaryBuilder
+	case *array.LargeStringBuilder:
+		bb = x.BinaryBuilder
+	default:
+		return mapStrings(arr, s.maskValue)
+	}
+	bb.Reserve(arr.Len())
+	bb.ReserveData(dataLen(arr))
+	char := s.char[0]
+	var scratch []byte
+	for i := 0; i < arr.Len(); i++ {
+		if arr.IsNull(i) {
+			bb.AppendNull()
+			continue
+		}
+		v := src.Value(i)
+		if !isASCII(v) {
+			bb.AppendString(s.maskValue(v))
+			continue
+		}
+		n := len(v)
+		if s.keepFirst+s.keepLast >= n {
+			bb.AppendString(v)
+			continue
+		}
+		scratch = append(scratch[:0], v[:s.keepFirst]...)
+		for j := s.keepFirst; j < n-s.keepLast; j++ {
+			scratch = append(scratch, char)
+		}
+		scratch = append(scratch, v[n-s.keepLast:]...)
+		bb.Append(scratch)
+	}
+	return b.NewArray()
+}
+
+func isASCII(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if v[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// dataLen is the byte length of a string column's values.
+func dataLen(arr arrow.Array) int {
+	switch a := arr.(type) {
+	case *array.String:
+		return len(a.ValueBytes())
+	case *array.LargeString:
+		return len(a.ValueBytes())
+	}
+	return 0
 }
 
 // maskValue hides s. keep_first/keep_last leave that many runes visible;
