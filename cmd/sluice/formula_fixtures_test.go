@@ -198,8 +198,9 @@ func TestValidateShowsSourceSnippet(t *testing.T) {
 	}
 	for _, want := range []string{
 		"Error: Unknown field in formula",
-		`on f.hcl line 3, in flow "f":`,
-		`   3:   filter { where = "Nmae != nil" }`,
+		"on f.hcl line 3:",
+		"    3:   filter { where = \"Nmae != nil\" }\n" +
+			"                           ^^^^\n",
 		`Did you mean "Name"?`,
 	} {
 		if !strings.Contains(r.stderr, want) {
@@ -207,9 +208,8 @@ func TestValidateShowsSourceSnippet(t *testing.T) {
 		}
 	}
 
-	// On a terminal the offending token itself is underlined (bold +
-	// underline escape codes). Off a terminal there is no marker line at
-	// all: HCL's text writer only marks the subject with colour.
+	// On a terminal HCL's writer underlines the offending token itself
+	// (bold + underline escape codes) instead of drawing carets.
 	scriptPath, err := exec.LookPath("script")
 	if err != nil {
 		t.Skip("no script(1) to run sluice under a pseudo-terminal")
@@ -223,9 +223,8 @@ func TestValidateShowsSourceSnippet(t *testing.T) {
 	}
 }
 
-// TestFmtCheckThenFmt uses --check: the README documents `sluice fmt
-// -check`, but cobra reads -check as the shorthands -c -h -e... and fails
-// with "unknown shorthand flag" (exit 2 for the wrong reason).
+// TestFmtCheckThenFmt uses Terraform's spelling, -check, which sluice
+// accepts besides --check.
 func TestFmtCheckThenFmt(t *testing.T) {
 	dir := formulaWorkdir(t)
 	ugly := `flow "f" {
@@ -239,7 +238,7 @@ source "file" { path = "accounts.csv" }
 `
 	path := filepath.Join(dir, "ugly.hcl")
 	os.WriteFile(path, []byte(ugly), 0o644)
-	if r := sluice(t, dir, "fmt", "--check", "ugly.hcl"); r.code != 2 || !strings.Contains(r.stderr, "ugly.hcl") {
+	if r := sluice(t, dir, "fmt", "-check", "ugly.hcl"); r.code != 2 || !strings.Contains(r.stderr, "not formatted: ugly.hcl") {
 		t.Fatalf("fmt -check on an unformatted file: exit %d, want 2 naming it\n%s", r.code, r.stderr)
 	}
 	if b, _ := os.ReadFile(path); string(b) != ugly {

@@ -43,6 +43,7 @@ func run() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	cmd := newRootCommand()
+	cmd.SetArgs(singleDashFlags(os.Args[1:]))
 	err := cmd.ExecuteContext(ctx)
 	if err == nil {
 		return exitOK
@@ -56,4 +57,18 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "Error:", err)
 	}
 	return code
+}
+
+// singleDashFlags accepts Terraform's spelling of the flags it shares,
+// such as `fmt -check`; pflag would read -check as the shorthands -c -h ...
+func singleDashFlags(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		switch a {
+		case "-check", "-json":
+			a = "-" + a
+		}
+		out[i] = a
+	}
+	return out
 }

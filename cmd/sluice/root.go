@@ -179,6 +179,12 @@ func printDiagnostics(files map[string]*hcl.File, diags hcl.Diagnostics) {
 			width = w
 		}
 	}
+	if !color {
+		// HCL's writer marks the offending range only with colour; in a log
+		// or a pipe that leaves nothing pointing at it.
+		writePlainDiagnostics(os.Stderr, files, diags)
+		return
+	}
 	w := hcl.NewDiagnosticTextWriter(os.Stderr, files, uint(width), color)
 	_ = w.WriteDiagnostics(diags)
 }

@@ -406,15 +406,20 @@ func formulaDiag(f plan.Formula, s *scope, what string, err error) *hcl.Diagnost
 			d.Summary = "Unknown field in formula"
 			d.Detail = fmt.Sprintf("There is no field %q at this point in the flow.%s Fields here: %s.", name, suggest(name, s.fieldNames()), listNames(s.fieldNames()))
 		}
+	case strings.Contains(msg, "arguments to call"):
+		// "not enough arguments to call substr" / "too many arguments ..."
+		d.Summary = "Wrong number of arguments in formula"
+		d.Detail = fmt.Sprintf("In the %s formula: %s. Check the function's arguments in the list of formula functions.", what, strings.TrimSpace(msg))
 	case strings.Contains(msg, "mismatched types"), strings.HasPrefix(msg, "cannot use"),
-		strings.HasPrefix(msg, "invalid operation"), strings.Contains(msg, "arguments to call"):
+		strings.HasPrefix(msg, "invalid operation"):
 		d.Summary = "Type mismatch in formula"
 		d.Detail = fmt.Sprintf("In the %s formula: %s. Convert one side with int(), float(), string() or date() so both have the same type.", what, strings.TrimSpace(msg))
 	case strings.HasPrefix(msg, "error parsing regexp"):
 		d.Summary = "Invalid argument in formula"
 		d.Detail = fmt.Sprintf("In the %s formula: %s. Patterns use Go's RE2 syntax.", what, msg)
 	case strings.HasPrefix(msg, "unexpected"), strings.HasPrefix(msg, "unterminated"),
-		strings.HasPrefix(msg, "unrecognized"), strings.Contains(msg, "expected"):
+		strings.HasPrefix(msg, "unrecognized"), strings.Contains(msg, "expected"),
+		strings.Contains(msg, "not terminated"):
 		d.Summary = "Invalid formula syntax"
 		d.Detail = fmt.Sprintf("The %s formula does not parse: %s. Formulas use expr syntax, e.g. `Amount > 1000 && Stage == \"Closed Won\"`.", what, msg)
 	default:
