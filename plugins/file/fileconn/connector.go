@@ -5,6 +5,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/sluice-dev/sluice/sdk"
+	"github.com/sluice-dev/sluice/sdk/format"
 )
 
 // Version is the connector's release, reported in its Spec.
@@ -43,49 +44,22 @@ func (c *Connector) Spec() sdk.Spec {
 	}
 }
 
-var sourceAttributes = []sdk.Attribute{
+var sourceAttributes = append([]sdk.Attribute{
 	{Name: "path", Type: sdk.TypeString, Required: true, Entity: true,
 		Description: "A file, a directory (every file under it, recursively, in path order, skipping hidden, _-prefixed and temporary files) or a glob such as data/*.csv.gz or logs/**/*.jsonl."},
-	{Name: "format", Type: sdk.TypeString,
-		Description: "csv, jsonl or parquet. Default: from the extension (.csv, .tsv, .jsonl, .ndjson, .json, .parquet, optionally followed by .gz)."},
-	{Name: "compression", Type: sdk.TypeString, Default: "auto",
-		Description: "auto (gzip when the name ends in .gz or the file starts with the gzip magic bytes), gzip or none. CSV and JSONL only."},
-	{Name: "delimiter", Type: sdk.TypeString, Default: ",",
-		Description: "CSV field separator, one character (tab for .tsv files)."},
-	{Name: "quote", Type: sdk.TypeString, Default: `"`,
-		Description: "CSV quote character; empty turns quoting off."},
-	{Name: "header", Type: sdk.TypeBool, Default: true,
-		Description: "Whether the first CSV record names the columns. Without one, columns are c1..cN."},
-	{Name: "null_values", Type: sdk.TypeStringList, Default: []string{""},
-		Description: "CSV field texts read as null. A quoted field is never null in a string column, so \"\" stays an empty string."},
-	{Name: "schema", Type: sdk.TypeStringMap,
-		Description: "Per-column type overrides: string, int, float, bool, timestamp (UTC; RFC 3339 or 2006-01-02 15:04:05) or date (YYYY-MM-DD). CSV and JSONL only."},
-	{Name: "infer_rows", Type: sdk.TypeInt, Default: int64(1000),
-		Description: "How many records of the first file inference samples."},
-}
+}, format.ReadAttributes()...)
 
-var sinkAttributes = []sdk.Attribute{
+var sinkAttributes = append(append([]sdk.Attribute{
 	{Name: "path", Type: sdk.TypeString, Required: true, Entity: true,
 		Description: "Output directory, created if missing."},
-	{Name: "format", Type: sdk.TypeString, Default: "csv",
-		Description: "csv, jsonl or parquet."},
-	{Name: "compression", Type: sdk.TypeString, Default: "none",
-		Description: "none or gzip (appends .gz). CSV and JSONL only."},
-	{Name: "delimiter", Type: sdk.TypeString, Default: ",",
-		Description: "CSV field separator, one character."},
-	{Name: "header", Type: sdk.TypeBool, Default: true,
-		Description: "Whether CSV files start with a header record."},
-	{Name: "null_value", Type: sdk.TypeString, Default: "",
-		Description: "Text written for null in CSV. Strings equal to it are quoted so they read back as strings."},
-	{Name: "parquet_compression", Type: sdk.TypeString, Default: "snappy",
-		Description: "snappy, zstd, gzip, lz4 or none."},
-	{Name: "partition_by", Type: sdk.TypeStringList,
+}, format.WriteAttributes()...),
+	sdk.Attribute{Name: "partition_by", Type: sdk.TypeStringList,
 		Description: "Fields whose values name Hive-style directories (key=value/). The fields stay in the files too."},
-	{Name: "target_file_size", Type: sdk.TypeInt, Default: int64(defaultTargetFileSize),
+	sdk.Attribute{Name: "target_file_size", Type: sdk.TypeInt, Default: int64(defaultTargetFileSize),
 		Description: "Bytes after which a part file is completed and the next one started."},
-	{Name: "file_prefix", Type: sdk.TypeString, Default: "part",
+	sdk.Attribute{Name: "file_prefix", Type: sdk.TypeString, Default: "part",
 		Description: "File names are <file_prefix>-<run id>-<sequence>.<ext>."},
-}
+)
 
 // Configure accepts the (empty) connection block: local paths need no
 // credentials or endpoint.

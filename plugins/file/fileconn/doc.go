@@ -3,6 +3,10 @@
 // paths. The S3 connector is its sibling for object storage; this one only
 // knows the local filesystem.
 //
+// The format-level code (scanners, inference, encoders, partition paths)
+// is package sdk/format, shared with the S3 connector; this package lists,
+// opens and renames local files around it.
+//
 // Start with [New] and the methods of [Connector]: Spec lists the block
 // attributes, DescribeEntity and Read make up the source, OpenWriter the
 // sink.

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/sluice-dev/sluice/sdk/format"
 )
 
 // sourceFile is one file a read covers.
@@ -17,23 +19,9 @@ type sourceFile struct {
 	size int64
 }
 
-// skipName reports names a directory or glob read leaves out: hidden and
-// underscore files (.x.tmp from this connector's own sink, _SUCCESS and
-// _temporary from Spark/Hadoop) and editor or download leftovers.
-func skipName(name string) bool {
-	if strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || strings.HasSuffix(name, "~") {
-		return true
-	}
-	lower := strings.ToLower(name)
-	for _, suffix := range []string{".tmp", ".temp", ".swp", ".crdownload", ".partial"} {
-		if strings.HasSuffix(lower, suffix) {
-			return true
-		}
-	}
-	return false
-}
+func skipName(name string) bool { return format.SkipName(name) }
 
-func hasGlobMeta(p string) bool { return strings.ContainsAny(p, "*?[") }
+func hasGlobMeta(p string) bool { return format.HasGlobMeta(p) }
 
 // listFiles expands the path attribute into files sorted by path. Sorting
 // makes reads repeatable and gives checkpoints a meaning: everything at or
@@ -173,59 +161,6 @@ func globFiles(p string) ([]sourceFile, error) {
 	return files, nil
 }
 
-func matchSegs(pat, parts []string) bool {
-	if len(pat) == 0 {
-		return len(parts) == 0
-	}
-	if pat[0] == "**" {
-		for i := 0; i <= len(parts); i++ {
-			if matchSegs(pat[1:], parts[i:]) {
-				return true
-			}
-		}
-		return false
-	}
-	if len(parts) == 0 {
-		return false
-	}
-	ok, _ := path.Match(pat[0], parts[0])
-	return ok && matchSegs(pat[1:], parts[1:])
-}
+func matchSegs(pat, parts []string) bool { return format.MatchGlob(pat, parts) }
 
-// matchPrefix reports whether a directory at parts could still contain a
-// match, so the walk can prune the rest.
-func matchPrefix(pat, parts []string) bool {
-	if len(parts) == 0 {
-		return true
-	}
-	if len(pat) == 0 {
-		return false
-	}
-	if pat[0] == "**" {
-		return true
-	}
-	ok, _ := path.Match(pat[0], parts[0])
-	return ok && matchPrefix(pat[1:], parts[1:])
-}
-
-func hasGzipExt(p string) bool {
-	return strings.HasSuffix(strings.ToLower(p), ".gz")
-}
-
-// formatFromName guesses the format from the extension, under an optional
-// .gz. It also reports whether the name implies tab separation.
-func formatFromName(p string) (format string, tab bool) {
-	name := strings.ToLower(filepath.Base(p))
-	name = strings.TrimSuffix(name, ".gz")
-	switch filepath.Ext(name) {
-	case ".csv":
-		return "csv", false
-	case ".tsv", ".tab":
-		return "csv", true
-	case ".jsonl", ".ndjson", ".json":
-		return "jsonl", false
-	case ".parquet", ".pq":
-		return "parquet", false
-	}
-	return "", false
-}
+func matchPrefix(pat, parts []string) bool { return format.MatchGlobPrefix(pat, parts) }

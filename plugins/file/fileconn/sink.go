@@ -11,8 +11,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/klauspost/compress/gzip"
 	"github.com/sluice-dev/sluice/sdk"
+	"github.com/sluice-dev/sluice/sdk/format"
 )
 
 // maxOpenFiles bounds the part files open at once. With partition_by over
@@ -41,8 +41,7 @@ type outFile struct {
 	final     string
 	f         *os.File
 	out       *countingWriter
-	gz        *gzip.Writer
-	enc       encoder
+	enc       format.Encoder
 	lastWrite int64
 }
 
@@ -181,8 +180,8 @@ func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) (sdk.WriteRes
 		return sdk.WriteResult{}, err
 	}
 	defer rec.Release()
-	if w.opts.format == "parquet" && !w.dictSet {
-		w.noDict = highCardinality(rec)
+	if w.opts.Format == "parquet" && !w.dictSet {
+		w.noDict = format.HighCardinality(rec)
 		w.dictSet = true
 	}
 	before := w.written
@@ -192,16 +191,14 @@ func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) (sdk.WriteRes
 			return res, err
 		}
 	} else {
-		groups, rejects := groupRows(rec, w.partNames, w.partIdx)
-		for _, r := range rejects {
-			res.Rejected = append(res.Rejected, sdk.RejectedRow{Row: r.row, Reason: r.reason})
-		}
+		groups, rejects := format.GroupRows(rec, w.partNames, w.partIdx)
+		res.Rejected = append(res.Rejected, rejects...)
 		for _, g := range groups {
-			rows := g.rows
+			rows := g.Rows
 			if len(groups) == 1 && len(rejects) == 0 {
 				rows = nil
 			}
-			if err := w.writeTo(g.dir, rec, rows); err != nil {
+			if err := w.writeTo(g.Dir, rec, rows); err != nil {
 				return res, err
 			}
 		}
@@ -217,28 +214,17 @@ func (w *writer) writeTo(dir string, rec arrow.RecordBatch, rows []int) error {
 	}
 	w.tick++
 	of.lastWrite = w.tick
-	if err := of.enc.write(rec, rows); err != nil {
+	if err := of.enc.Write(rec, rows); err != nil {
 		return fmt.Errorf("write %s: %w", of.tmp, err)
 	}
-	size := of.enc.size()
-	if of.gz != nil {
-		// The target is about bytes on disk; what gzip has emitted so far
-		// lags its input by at most one compression block.
-		size = of.out.n
-	}
-	if size >= w.opts.targetFileSize {
+	// With gzip, Size is the bytes on disk, as the target means.
+	if of.enc.Size() >= w.opts.targetFileSize {
 		return w.complete(of)
 	}
 	return nil
 }
 
-func (w *writer) ext() string {
-	ext := w.opts.format
-	if w.opts.gzip {
-		ext += ".gz"
-	}
-	return ext
-}
+func (w *writer) ext() string { return w.opts.Ext() }
 
 // fileFor returns the open part file of a partition directory, starting
 // one if needed.
@@ -287,23 +273,16 @@ func (w *writer) fileFor(dir string) (*outFile, error) {
 	}
 	of.f = f
 	of.out = &countingWriter{w: f, total: &w.written}
-	var dst io.Writer = of.out
-	if w.opts.gzip {
-		of.gz = gzip.NewWriter(of.out)
-		dst = of.gz
-	}
-	switch w.opts.format {
-	case "csv":
-		of.enc = newCSVEncoder(dst, w.opts)
-	case "jsonl":
-		of.enc = newJSONLEncoder(dst, w.schema)
-	case "parquet":
-		of.enc, err = newParquetEncoder(of.out, w.schema, w.opts, w.noDict, w.conn.mem)
-		if err != nil {
-			f.Close()
-			os.Remove(of.tmp)
-			return nil, err
-		}
+	of.enc, err = format.NewEncoder(of.out, w.schema, w.opts.WriteOptions, format.ParquetWriteOptions{
+		TargetFileSize: w.opts.targetFileSize,
+		NoDictionary:   w.noDict,
+		CreatedBy:      "sluice file connector",
+		Mem:            w.conn.mem,
+	})
+	if err != nil {
+		f.Close()
+		os.Remove(of.tmp)
+		return nil, err
 	}
 	pd.cur = of
 	w.open = append(w.open, of)
@@ -321,10 +300,7 @@ func (w *writer) complete(of *outFile) error {
 	}
 	of.part.cur = nil
 	w.finished = append(w.finished, of)
-	err := of.enc.finish()
-	if err == nil && of.gz != nil {
-		err = of.gz.Close()
-	}
+	err := of.enc.Finish()
 	if err == nil {
 		err = of.f.Sync()
 	}
@@ -404,10 +380,6 @@ func (w *writer) Close(ctx context.Context) error {
 	w.closed = true
 	var errs []error
 	for _, of := range w.open {
-		if of.gz != nil {
-			// Release the compressor's state; the bytes are discarded.
-			of.gz.Reset(io.Discard)
-		}
 		of.f.Close()
 		w.finished = append(w.finished, of)
 	}

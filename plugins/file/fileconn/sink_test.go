@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/sluice-dev/sluice/sdk"
+	"github.com/sluice-dev/sluice/sdk/format"
 	"github.com/sluice-dev/sluice/sdk/sdktest"
 )
 
@@ -20,7 +21,7 @@ var trickySchema = arrow.NewSchema([]arrow.Field{
 	{Name: "note", Type: arrow.BinaryTypes.String, Nullable: true},
 	{Name: "price", Type: arrow.PrimitiveTypes.Float64, Nullable: true},
 	{Name: "ok", Type: arrow.FixedWidthTypes.Boolean, Nullable: true},
-	{Name: "at", Type: timestampUTC, Nullable: true},
+	{Name: "at", Type: format.TimestampUTC, Nullable: true},
 	{Name: "day", Type: arrow.FixedWidthTypes.Date32, Nullable: true},
 }, nil)
 

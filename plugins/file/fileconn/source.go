@@ -5,11 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
+	"os"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/sluice-dev/sluice/sdk"
+	"github.com/sluice-dev/sluice/sdk/format"
 )
 
 // plan is what a read needs to know before the first row: the files, their
@@ -19,15 +20,15 @@ type plan struct {
 	files  []sourceFile
 	format string
 
-	text    textSchema    // csv and jsonl
-	parquet *arrow.Schema // parquet
+	text    format.TextSchema // csv and jsonl
+	parquet *arrow.Schema     // parquet
 }
 
 func (p *plan) schema() *arrow.Schema {
 	if p.format == "parquet" {
 		return p.parquet
 	}
-	return p.text.arrow()
+	return p.text.Arrow()
 }
 
 func makePlan(ctx context.Context, mem memory.Allocator, opts *sourceOptions) (*plan, error) {
@@ -35,35 +36,33 @@ func makePlan(ctx context.Context, mem memory.Allocator, opts *sourceOptions) (*
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{opts: opts, files: files, format: opts.format}
+	p := &plan{opts: opts, files: files, format: opts.Format}
 	if p.format == "" {
 		var tab bool
 		for i, f := range files {
-			format, isTab := formatFromName(f.path)
-			if format == "" {
+			fmtName, isTab := format.FormatFromName(f.path)
+			if fmtName == "" {
 				return nil, fmt.Errorf("cannot tell the format of %s from its name; set format to csv, jsonl or parquet", f.path)
 			}
 			if i == 0 {
-				p.format, tab = format, isTab
-			} else if format != p.format {
+				p.format, tab = fmtName, isTab
+			} else if fmtName != p.format {
 				return nil, fmt.Errorf("%s looks like %s but %s looks like %s; one read takes one format (set format, or narrow path)",
-					files[0].path, p.format, f.path, format)
+					files[0].path, p.format, f.path, fmtName)
 			}
 		}
-		if tab && !opts.delimiterSet {
-			opts.delimiter = '\t'
+		if tab && !opts.DelimiterSet {
+			opts.Delimiter = '\t'
 		}
 	}
 	switch p.format {
-	case "csv":
-		p.text, err = inferCSV(ctx, opts, files)
-	case "jsonl":
-		p.text, err = inferJSONL(ctx, opts, files)
+	case "csv", "jsonl":
+		p.text, err = inferText(ctx, opts, files, p.format)
 	case "parquet":
-		if len(opts.overrides) > 0 {
+		if len(opts.Overrides) > 0 {
 			return nil, optionError("schema", "does not apply to parquet, whose files carry their own types")
 		}
-		if opts.compression == "gzip" {
+		if opts.Compression == "gzip" {
 			return nil, optionError("compression", "parquet files compress their pages themselves; gzip does not apply")
 		}
 		p.parquet, err = parquetSchema(files[0].path, mem)
@@ -74,29 +73,77 @@ func makePlan(ctx context.Context, mem memory.Allocator, opts *sourceOptions) (*
 	return p, nil
 }
 
-// projection maps requested field names to column indices, in the order
-// requested. No names means every column.
-func projection(names []string, sc *arrow.Schema) ([]int, error) {
-	if len(names) == 0 {
-		idx := make([]int, sc.NumFields())
-		for i := range idx {
-			idx[i] = i
+// inferText settles the columns from the first file that holds data and
+// applies the schema overrides.
+func inferText(ctx context.Context, opts *sourceOptions, files []sourceFile, fmtName string) (format.TextSchema, error) {
+	for _, f := range files {
+		ts, ok, err := inferFile(ctx, opts, f.path, fmtName)
+		if err != nil {
+			return format.TextSchema{}, err
 		}
-		return idx, nil
-	}
-	idx := make([]int, 0, len(names))
-	for _, n := range names {
-		found := sc.FieldIndices(n)
-		if len(found) == 0 {
-			have := make([]string, sc.NumFields())
-			for i, f := range sc.Fields() {
-				have[i] = f.Name
+		if ok {
+			where := files[0].path
+			if len(files) > 1 {
+				where = "the files under " + opts.path
 			}
-			return nil, fmt.Errorf("fields: %q is not a column of this entity (columns: %s)", n, strings.Join(have, ", "))
+			if err := ts.ApplyOverrides(opts.Overrides, where); err != nil {
+				return format.TextSchema{}, optionError("schema", "%v", err)
+			}
+			return ts, nil
 		}
-		idx = append(idx, found[0])
 	}
-	return idx, nil
+	if fmtName == "csv" {
+		return format.TextSchema{}, fmt.Errorf("%s: no CSV header or rows to take columns from", opts.path)
+	}
+	return format.TextSchema{}, fmt.Errorf("%s: no JSON objects to take columns from", opts.path)
+}
+
+func inferFile(ctx context.Context, opts *sourceOptions, path, fmtName string) (format.TextSchema, bool, error) {
+	in, closeFn, err := openInput(path, opts.Compression)
+	if err != nil {
+		return format.TextSchema{}, false, err
+	}
+	defer closeFn()
+	if fmtName == "csv" {
+		return format.InferCSV(ctx, in, opts.ReadOptions)
+	}
+	return format.InferJSONL(ctx, in, opts.ReadOptions)
+}
+
+// openInput opens path for a text format, decompressed as needed.
+func openInput(path, compression string) (*format.Input, func(), error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open %w", err)
+	}
+	in, err := format.NewInput(f, path, compression)
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return in, func() { in.Close(); f.Close() }, nil
+}
+
+func parquetSchema(path string, mem memory.Allocator) (*arrow.Schema, error) {
+	f, size, err := openParquetFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return format.ParquetSchema(f, size, path, mem)
+}
+
+func openParquetFile(path string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, fmt.Errorf("open %s: %w", path, err)
+	}
+	return f, info.Size(), nil
 }
 
 // position is the checkpoint a read leaves after each file.
@@ -124,55 +171,6 @@ func resumeAfter(cp []byte, files []sourceFile) (int, error) {
 	return n, nil
 }
 
-// readState carries what every format's reader shares.
-type readState struct {
-	ctx    context.Context
-	out    sdk.RecordSender
-	plan   *plan
-	limits sdk.Limits
-	mem    memory.Allocator
-
-	bytesDone  int64 // on-disk bytes of finished files
-	bytesTotal int64
-}
-
-func (rs *readState) progress(current int64) error {
-	return rs.out.Progress(sdk.Progress{BytesRead: rs.bytesDone + current, BytesTotal: rs.bytesTotal})
-}
-
-func (rs *readState) reject(path string, line int64, reason string, raw []byte) error {
-	return rs.out.Reject(sdk.BadRecord{
-		Location: fmt.Sprintf("%s:%d", path, line),
-		Reason:   reason,
-		Raw:      raw,
-	})
-}
-
-// send flushes b and reports progress. It is the one place the read
-// blocks on the engine, so cancellation is checked here too.
-func (rs *readState) send(b *batcher, current int64) error {
-	if err := rs.ctx.Err(); err != nil {
-		return err
-	}
-	if b.rows == 0 {
-		return nil
-	}
-	if err := b.flush(rs.out); err != nil {
-		return fmt.Errorf("send: %w", err)
-	}
-	return rs.progress(current)
-}
-
-func normLimits(l sdk.Limits) sdk.Limits {
-	if l.MaxRows <= 0 {
-		l.MaxRows = sdk.DefaultLimits.MaxRows
-	}
-	if l.MaxBytes <= 0 {
-		l.MaxBytes = sdk.DefaultLimits.MaxBytes
-	}
-	return l
-}
-
 func (c *Connector) read(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSender) error {
 	opts, err := parseSourceOptions(req.Options, req.Entity)
 	if err != nil {
@@ -182,7 +180,7 @@ func (c *Connector) read(ctx context.Context, req sdk.ReadRequest, out sdk.Recor
 	if err != nil {
 		return err
 	}
-	proj, err := projection(req.Fields, p.schema())
+	proj, err := format.Projection(req.Fields, p.schema())
 	if err != nil {
 		return err
 	}
@@ -190,14 +188,18 @@ func (c *Connector) read(ctx context.Context, req sdk.ReadRequest, out sdk.Recor
 	if err != nil {
 		return err
 	}
-	rs := &readState{ctx: ctx, out: out, plan: p, limits: normLimits(req.Limits), mem: c.mem}
+	limits := format.NormLimits(req.Limits)
+	var bytesDone, bytesTotal int64
 	for _, f := range p.files[skip:] {
-		rs.bytesTotal += f.size
+		bytesTotal += f.size
 	}
-	var b *batcher
+	progress := func(current int64) error {
+		return out.Progress(sdk.Progress{BytesRead: bytesDone + current, BytesTotal: bytesTotal})
+	}
+	var b *format.Batcher
 	if p.format != "parquet" {
-		b = newBatcher(c.mem, p.text, proj, rs.limits)
-		defer b.release()
+		b = format.NewBatcher(c.mem, p.text, proj, limits)
+		defer b.Release()
 	}
 	for i := skip; i < len(p.files); i++ {
 		if err := ctx.Err(); err != nil {
@@ -205,12 +207,11 @@ func (c *Connector) read(ctx context.Context, req sdk.ReadRequest, out sdk.Recor
 		}
 		f := p.files[i]
 		switch p.format {
-		case "csv":
-			err = rs.readCSV(f, b)
-		case "jsonl":
-			err = rs.readJSONL(f, b)
+		case "csv", "jsonl":
+			err = readText(ctx, opts, f.path, p.format, format.Target{Out: out, Batcher: b, Progress: progress})
 		case "parquet":
-			err = rs.readParquet(f, proj)
+			err = readParquet(ctx, f, format.ParquetRead{Name: f.path, Schema: p.parquet, Project: proj,
+				Limits: limits, Mem: c.mem, Out: out, Progress: progress})
 		}
 		if err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil && errors.Is(err, ctxErr) {
@@ -218,11 +219,32 @@ func (c *Connector) read(ctx context.Context, req sdk.ReadRequest, out sdk.Recor
 			}
 			return err
 		}
-		rs.bytesDone += f.size
+		bytesDone += f.size
 		cp, _ := json.Marshal(position{File: f.path, FilesDone: i + 1})
 		if err := out.Checkpoint(cp); err != nil {
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 	}
-	return rs.progress(0)
+	return progress(0)
+}
+
+func readText(ctx context.Context, opts *sourceOptions, path, fmtName string, t format.Target) error {
+	in, closeFn, err := openInput(path, opts.Compression)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	if fmtName == "csv" {
+		return format.ReadCSV(ctx, in, opts.ReadOptions, t)
+	}
+	return format.ReadJSONL(ctx, in, t)
+}
+
+func readParquet(ctx context.Context, f sourceFile, req format.ParquetRead) error {
+	file, size, err := openParquetFile(f.path)
+	if err != nil {
+		return err
+	}
+	defer file.Close()
+	return format.ReadParquet(ctx, file, size, req)
 }

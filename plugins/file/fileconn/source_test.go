@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/sluice-dev/sluice/sdk"
+	"github.com/sluice-dev/sluice/sdk/format"
 )
 
 const typedCSV = `id,price,ok,at,day,name
@@ -235,7 +236,7 @@ func TestBatchCaps(t *testing.T) {
 	}
 	defer s.release()
 	for i, b := range s.batches {
-		if sz := recordBytes(b); sz > 2000 {
+		if sz := format.RecordBytes(b); sz > 2000 {
 			t.Fatalf("batch %d is %d bytes under a 1000-byte cap", i, sz)
 		}
 	}

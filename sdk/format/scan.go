@@ -1,4 +1,4 @@
-package fileconn
+package format
 
 import (
 	"bytes"

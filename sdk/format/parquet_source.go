@@ -1,7 +1,9 @@
-package fileconn
+package format
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"sort"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -10,16 +12,23 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/sluice-dev/sluice/sdk"
 )
 
-// openParquet opens path with page-sized buffered reads. The default reads
-// each column chunk whole, which for a large row group means holding most
-// of it in memory at once.
-func openParquet(path string, mem memory.Allocator, batchRows int) (*pqarrow.FileReader, func() error, error) {
+// openParquet opens a Parquet file of size bytes with page-sized buffered
+// reads. The default reads each column chunk whole, which for a large row
+// group means holding most of it in memory at once; over an object store
+// every read is a ranged request, so page-sized reads also keep them few
+// and bounded.
+func openParquet(r io.ReaderAt, size int64, path string, mem memory.Allocator, batchRows int) (*pqarrow.FileReader, func() error, error) {
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
 	props := parquet.NewReaderProperties(mem)
 	props.BufferedStreamEnabled = true
 	props.BufferSize = 1 << 20
-	rdr, err := file.OpenParquetFile(path, false, file.WithReadProps(props))
+	rdr, err := file.NewParquetReader(io.NewSectionReader(r, 0, size), file.WithReadProps(props))
 	if err != nil {
 		return nil, nil, fmt.Errorf("open %s: %w", path, err)
 	}
@@ -31,8 +40,11 @@ func openParquet(path string, mem memory.Allocator, batchRows int) (*pqarrow.Fil
 	return fr, rdr.Close, nil
 }
 
-func parquetSchema(path string, mem memory.Allocator) (*arrow.Schema, error) {
-	fr, closeFn, err := openParquet(path, mem, 1)
+// ParquetSchema returns the Arrow schema of the Parquet file of size bytes
+// that r reads; name is only for messages.
+func ParquetSchema(r io.ReaderAt, size int64, name string, mem memory.Allocator) (*arrow.Schema, error) {
+	path := name
+	fr, closeFn, err := openParquet(r, size, path, mem, 1)
 	if err != nil {
 		return nil, err
 	}
@@ -77,8 +89,35 @@ func leafColumns(sf *pqarrow.SchemaField, out []int) []int {
 	return out
 }
 
-func (rs *readState) readParquet(f sourceFile, proj []int) error {
-	fr, closeFn, err := openParquet(f.path, rs.mem, rs.limits.MaxRows)
+// ParquetRead describes one Parquet read.
+type ParquetRead struct {
+	// Name is where the file comes from, for messages.
+	Name string
+	// Schema is the entity's schema (see [ParquetSchema] of its first
+	// file); a file whose schema differs is an error.
+	Schema *arrow.Schema
+	// Project lists the columns to read, as [Projection] returns them.
+	Project []int
+	Limits  sdk.Limits
+	Mem     memory.Allocator
+	Out     sdk.RecordSender
+	// Progress, when set, is called after each batch sent with the bytes
+	// of this file covered so far (estimated from the rows read).
+	Progress func(current int64) error
+}
+
+// ReadParquet streams the selected columns of the Parquet file of size
+// bytes that r reads into req.Out, in batches that respect req.Limits.
+// Reads are ranged and page-sized: nothing holds a whole column chunk.
+func ReadParquet(ctx context.Context, r io.ReaderAt, size int64, req ParquetRead) error {
+	req.Limits = NormLimits(req.Limits)
+	rs := &parquetState{ctx: ctx, req: &req}
+	f := struct {
+		path string
+		size int64
+	}{req.Name, size}
+	proj := req.Project
+	fr, closeFn, err := openParquet(r, size, f.path, req.Mem, req.Limits.MaxRows)
 	if err != nil {
 		return err
 	}
@@ -87,8 +126,8 @@ func (rs *readState) readParquet(f sourceFile, proj []int) error {
 	if err != nil {
 		return fmt.Errorf("read %s: schema: %w", f.path, err)
 	}
-	if sc = cleanSchema(sc); !sc.Equal(rs.plan.parquet) {
-		return fmt.Errorf("%s: schema differs from the first file's:\n%s\nvs\n%s", f.path, sc, rs.plan.parquet)
+	if sc = cleanSchema(sc); !sc.Equal(rs.req.Schema) {
+		return fmt.Errorf("%s: schema differs from the first file's:\n%s\nvs\n%s", f.path, sc, rs.req.Schema)
 	}
 	total := fr.ParquetReader().NumRows()
 	if total == 0 {
@@ -109,12 +148,12 @@ func (rs *readState) readParquet(f sourceFile, proj []int) error {
 	// may list them in another.
 	outFields := make([]arrow.Field, len(proj))
 	for i, p := range proj {
-		outFields[i] = rs.plan.parquet.Field(p)
+		outFields[i] = rs.req.Schema.Field(p)
 	}
 	outSchema := arrow.NewSchema(outFields, nil)
 	var order []int
 	for _, p := range proj {
-		order = append(order, rr.Schema().FieldIndices(rs.plan.parquet.Field(p).Name)[0])
+		order = append(order, rr.Schema().FieldIndices(rs.req.Schema.Field(p).Name)[0])
 	}
 
 	var done int64
@@ -144,16 +183,21 @@ func (rs *readState) readParquet(f sourceFile, proj []int) error {
 	return nil
 }
 
+type parquetState struct {
+	ctx context.Context
+	req *ParquetRead
+}
+
 // sendSplit sends rec in slices that respect MaxBytes (MaxRows is already
 // the reader's batch size), reporting progress after each.
-func (rs *readState) sendSplit(rec arrow.RecordBatch, bytesAt func(rows int64) int64) error {
+func (rs *parquetState) sendSplit(rec arrow.RecordBatch, bytesAt func(rows int64) int64) error {
 	rows := rec.NumRows()
-	size := recordBytes(rec)
+	size := RecordBytes(rec)
 	step := rows
-	if size > int64(rs.limits.MaxBytes) && rows > 1 {
-		step = max(1, rows*int64(rs.limits.MaxBytes)/size)
+	if size > int64(rs.req.Limits.MaxBytes) && rows > 1 {
+		step = max(1, rows*int64(rs.req.Limits.MaxBytes)/size)
 	}
-	step = min(step, int64(rs.limits.MaxRows))
+	step = min(step, int64(rs.req.Limits.MaxRows))
 	for off := int64(0); off < rows; off += step {
 		if err := rs.ctx.Err(); err != nil {
 			return err
@@ -162,21 +206,24 @@ func (rs *readState) sendSplit(rec arrow.RecordBatch, bytesAt func(rows int64) i
 		if off > 0 || step < rows {
 			part = rec.NewSlice(off, min(off+step, rows))
 		}
-		err := rs.out.Send(part)
+		err := rs.req.Out.Send(part)
 		if part != rec {
 			part.Release()
 		}
 		if err != nil {
 			return fmt.Errorf("send: %w", err)
 		}
-		if err := rs.progress(bytesAt(min(off+step, rows))); err != nil {
-			return err
+		if rs.req.Progress != nil {
+			if err := rs.req.Progress(bytesAt(min(off+step, rows))); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-func recordBytes(rec arrow.RecordBatch) int64 {
+// RecordBytes is the size of rec's Arrow buffers.
+func RecordBytes(rec arrow.RecordBatch) int64 {
 	var n int64
 	for _, c := range rec.Columns() {
 		n += dataBytes(c.Data())

@@ -1,4 +1,4 @@
-package fileconn
+package format
 
 import (
 	"fmt"
@@ -8,45 +8,47 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 )
 
-// kind is the closed set of column types the text formats (CSV, JSONL)
+// Kind is the closed set of column types the text formats (CSV, JSONL)
 // produce. Parquet files carry their own Arrow types and bypass it.
-type kind uint8
+type Kind uint8
 
 const (
-	kindString kind = iota
-	kindInt
-	kindFloat
-	kindBool
-	kindTimestamp
-	kindDate
+	KindString Kind = iota
+	KindInt
+	KindFloat
+	KindBool
+	KindTimestamp
+	KindDate
 )
 
-var kindNames = map[string]kind{
-	"string":    kindString,
-	"int":       kindInt,
-	"float":     kindFloat,
-	"bool":      kindBool,
-	"timestamp": kindTimestamp,
-	"date":      kindDate,
+var kindNames = map[string]Kind{
+	"string":    KindString,
+	"int":       KindInt,
+	"float":     KindFloat,
+	"bool":      KindBool,
+	"timestamp": KindTimestamp,
+	"date":      KindDate,
 }
 
-func (k kind) String() string {
+func (k Kind) String() string {
 	return [...]string{"string", "int", "float", "bool", "timestamp", "date"}[k]
 }
 
-var timestampUTC = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
+// TimestampUTC is the type of timestamp columns: microseconds, UTC.
+var TimestampUTC = &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"}
 
-func (k kind) arrowType() arrow.DataType {
+// ArrowType is the Arrow type a column of kind k reads as.
+func (k Kind) ArrowType() arrow.DataType {
 	switch k {
-	case kindInt:
+	case KindInt:
 		return arrow.PrimitiveTypes.Int64
-	case kindFloat:
+	case KindFloat:
 		return arrow.PrimitiveTypes.Float64
-	case kindBool:
+	case KindBool:
 		return arrow.FixedWidthTypes.Boolean
-	case kindTimestamp:
-		return timestampUTC
-	case kindDate:
+	case KindTimestamp:
+		return TimestampUTC
+	case KindDate:
 		return arrow.FixedWidthTypes.Date32
 	}
 	return arrow.BinaryTypes.String
@@ -54,17 +56,19 @@ func (k kind) arrowType() arrow.DataType {
 
 // width is the Arrow bytes one value takes, for the MaxBytes estimate.
 // Strings add their length on top of the 4-byte offset.
-func (k kind) width() int {
+func (k Kind) width() int {
 	switch k {
-	case kindInt, kindFloat, kindTimestamp:
+	case KindInt, KindFloat, KindTimestamp:
 		return 8
-	case kindDate, kindString:
+	case KindDate, KindString:
 		return 4
 	}
 	return 1
 }
 
-func parseKind(s string) (kind, error) {
+// ParseKind reads a type name as a schema override spells it: string,
+// int, float, bool, timestamp or date.
+func ParseKind(s string) (Kind, error) {
 	if k, ok := kindNames[strings.ToLower(strings.TrimSpace(s))]; ok {
 		return k, nil
 	}
@@ -80,23 +84,26 @@ func kindList() []string {
 	return names
 }
 
-// textSchema is the shape of a CSV or JSONL entity: every column, in file
-// order, with its kind after inference and overrides.
-type textSchema struct {
-	names []string
-	kinds []kind
+// TextSchema is the shape of a CSV or JSONL entity: every column, in file
+// order, with its Kind after inference and overrides.
+type TextSchema struct {
+	Names []string
+	Kinds []Kind
 }
 
-func (s textSchema) arrow() *arrow.Schema {
-	fields := make([]arrow.Field, len(s.names))
-	for i, n := range s.names {
-		fields[i] = arrow.Field{Name: n, Type: s.kinds[i].arrowType(), Nullable: true}
+// Arrow is the schema of the batches a read produces: every column
+// nullable, in file order.
+func (s TextSchema) Arrow() *arrow.Schema {
+	fields := make([]arrow.Field, len(s.Names))
+	for i, n := range s.Names {
+		fields[i] = arrow.Field{Name: n, Type: s.Kinds[i].ArrowType(), Nullable: true}
 	}
 	return arrow.NewSchema(fields, nil)
 }
 
-func (s textSchema) index(name string) int {
-	for i, n := range s.names {
+// Index returns the position of the column name, or -1.
+func (s TextSchema) Index(name string) int {
+	for i, n := range s.Names {
 		if n == name {
 			return i
 		}
@@ -104,23 +111,23 @@ func (s textSchema) index(name string) int {
 	return -1
 }
 
-// applyOverrides sets the kinds named in the schema attribute. A name the
+// ApplyOverrides sets the kinds named in the schema attribute. A name the
 // file does not have is an error rather than ignored, because a typo would
 // otherwise silently leave the column a string.
-func (s textSchema) applyOverrides(overrides map[string]kind, where string) error {
+func (s TextSchema) ApplyOverrides(overrides map[string]Kind, where string) error {
 	var missing []string
 	for name, k := range overrides {
-		i := s.index(name)
+		i := s.Index(name)
 		if i < 0 {
 			missing = append(missing, name)
 			continue
 		}
-		s.kinds[i] = k
+		s.Kinds[i] = k
 	}
 	if len(missing) > 0 {
 		sort.Strings(missing)
 		return fmt.Errorf("schema names %s, which %s does not have (columns: %s)",
-			strings.Join(quoteAll(missing), ", "), where, strings.Join(s.names, ", "))
+			strings.Join(quoteAll(missing), ", "), where, strings.Join(s.Names, ", "))
 	}
 	return nil
 }
@@ -174,22 +181,22 @@ func (g *textGuess) observe(v []byte) {
 	}
 }
 
-func (g *textGuess) kind() kind {
+func (g *textGuess) Kind() Kind {
 	switch {
 	case !g.seen:
-		return kindString
+		return KindString
 	case g.isInt:
-		return kindInt
+		return KindInt
 	case g.isFloat:
-		return kindFloat
+		return KindFloat
 	case g.isBool:
-		return kindBool
+		return KindBool
 	case g.isTime:
-		return kindTimestamp
+		return KindTimestamp
 	case g.isDate:
-		return kindDate
+		return KindDate
 	}
-	return kindString
+	return KindString
 }
 
 // hasLeadingZero reports a number-like text with a redundant leading zero.

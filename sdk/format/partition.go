@@ -1,4 +1,4 @@
-package fileconn
+package format
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/sluice-dev/sluice/sdk"
 )
 
 // hiveDefaultPartition is Hive's directory value for null (and empty)
@@ -108,24 +110,30 @@ func unitsPerSecond(u arrow.TimeUnit) int64 {
 	return 1e9
 }
 
-// partitionGroup is the rows of one batch that go to one directory.
-type partitionGroup struct {
-	dir  string // "k=v/k2=v2", slash-separated
-	rows []int
+// PartitionGroup is the rows of one batch that go to one directory.
+type PartitionGroup struct {
+	// Dir is the Hive-style path, "k=v/k2=v2", slash-separated, values
+	// escaped as Hive escapes them; null and empty values are
+	// __HIVE_DEFAULT_PARTITION__.
+	Dir string
+	// Rows are the batch's row indices, in order.
+	Rows []int
 }
 
-// groupRows splits a batch by partition directory, in order of first
-// appearance. Rows whose value cannot be rendered come back as rejects.
-func groupRows(rec arrow.RecordBatch, names []string, idx []int) ([]partitionGroup, []rejectRow) {
+// GroupRows splits a batch by the partition directory its rows belong to,
+// named by the fields names at column indices idx, in order of first
+// appearance. Rows whose value has no directory form (a list, a struct)
+// come back as rejected rows with a reason.
+func GroupRows(rec arrow.RecordBatch, names []string, idx []int) ([]PartitionGroup, []sdk.RejectedRow) {
 	renderers := make([]partitionRenderer, len(idx))
 	prefixes := make([][]byte, len(idx))
 	for j, c := range idx {
 		renderers[j] = newPartitionRenderer(names[j], rec.Column(c))
 		prefixes[j] = append(appendHiveEscaped(nil, names[j]), '=')
 	}
-	var groups []partitionGroup
+	var groups []PartitionGroup
 	byDir := map[string]int{}
-	var rejects []rejectRow
+	var rejects []sdk.RejectedRow
 	var key []byte
 	n := int(rec.NumRows())
 rows:
@@ -138,7 +146,7 @@ rows:
 			key = append(key, prefixes[j]...)
 			var reason string
 			if key, reason = renderers[j](key, i); reason != "" {
-				rejects = append(rejects, rejectRow{row: i, reason: reason})
+				rejects = append(rejects, sdk.RejectedRow{Row: i, Reason: reason})
 				continue rows
 			}
 		}
@@ -146,14 +154,9 @@ rows:
 		if !ok {
 			g = len(groups)
 			byDir[string(key)] = g
-			groups = append(groups, partitionGroup{dir: string(key)})
+			groups = append(groups, PartitionGroup{Dir: string(key)})
 		}
-		groups[g].rows = append(groups[g].rows, i)
+		groups[g].Rows = append(groups[g].Rows, i)
 	}
 	return groups, rejects
-}
-
-type rejectRow struct {
-	row    int
-	reason string
 }

@@ -1,4 +1,4 @@
-package fileconn
+package format
 
 import (
 	"bytes"
@@ -22,7 +22,7 @@ const (
 )
 
 type jsonValue struct {
-	kind jsonKind
+	Kind jsonKind
 	raw  []byte // the value's text (numbers, literals, nested)
 	str  []byte // decoded content of a string
 	b    bool
@@ -130,18 +130,18 @@ func (s *jsonObjectScanner) value() (jsonValue, error) {
 	switch c := s.peek(); {
 	case c == '"':
 		str, err := s.str()
-		return jsonValue{kind: jsonString, str: str, raw: s.line[start:s.pos]}, err
+		return jsonValue{Kind: jsonString, str: str, raw: s.line[start:s.pos]}, err
 	case c == 't':
-		return s.literal("true", jsonValue{kind: jsonBool, b: true})
+		return s.literal("true", jsonValue{Kind: jsonBool, b: true})
 	case c == 'f':
-		return s.literal("false", jsonValue{kind: jsonBool})
+		return s.literal("false", jsonValue{Kind: jsonBool})
 	case c == 'n':
-		return s.literal("null", jsonValue{kind: jsonNull})
+		return s.literal("null", jsonValue{Kind: jsonNull})
 	case c == '-' || (c >= '0' && c <= '9'):
 		if !s.number() {
 			return jsonValue{}, s.syntax("malformed number")
 		}
-		return jsonValue{kind: jsonNumber, raw: s.line[start:s.pos]}, nil
+		return jsonValue{Kind: jsonNumber, raw: s.line[start:s.pos]}, nil
 	case c == '{' || c == '[':
 		if err := s.skipNested(); err != nil {
 			return jsonValue{}, err
@@ -151,7 +151,7 @@ func (s *jsonObjectScanner) value() (jsonValue, error) {
 			s.pos = start
 			return jsonValue{}, s.syntax("malformed nested value")
 		}
-		return jsonValue{kind: jsonNested, raw: raw}, nil
+		return jsonValue{Kind: jsonNested, raw: raw}, nil
 	}
 	return jsonValue{}, s.syntax("expected a value")
 }

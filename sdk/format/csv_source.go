@@ -1,4 +1,4 @@
-package fileconn
+package format
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/sluice-dev/sluice/sdk"
 )
 
 // csvHeader turns a header record into column names. Blank names get their
@@ -37,39 +39,17 @@ func positionalNames(n int) []string {
 	return names
 }
 
-// inferCSV reads the header and up to infer_rows records of the first
-// non-empty file and settles each column's type.
-func inferCSV(ctx context.Context, opts *sourceOptions, files []sourceFile) (textSchema, error) {
-	for _, f := range files {
-		ts, ok, err := inferCSVFile(ctx, opts, f.path)
-		if err != nil {
-			return textSchema{}, err
-		}
-		if ok {
-			where := files[0].path
-			if len(files) > 1 {
-				where = "the files under " + opts.path
-			}
-			if err := ts.applyOverrides(opts.overrides, where); err != nil {
-				return textSchema{}, optionError("schema", "%v", err)
-			}
-			return ts, nil
-		}
-	}
-	return textSchema{}, fmt.Errorf("%s: no CSV header or rows to take columns from", opts.path)
-}
-
-func inferCSVFile(ctx context.Context, opts *sourceOptions, path string) (textSchema, bool, error) {
-	in, err := openInput(path, opts.compression)
-	if err != nil {
-		return textSchema{}, false, err
-	}
-	defer in.Close()
-	sc := newCSVScanner(in.r, opts.delimiter, opts.quote)
+// InferCSV reads the header and up to o.InferRows records of in and
+// settles each column's type. ok is false when in holds no header and no
+// row to take columns from (an empty file); the caller then tries the next
+// input. Overrides are not applied: see [TextSchema.ApplyOverrides].
+func InferCSV(ctx context.Context, in *Input, opts *ReadOptions) (ts TextSchema, ok bool, err error) {
+	path := in.Name
+	sc := newCSVScanner(in, opts.Delimiter, opts.Quote)
 	var names []string
 	var guesses []textGuess
 	sampled := 0
-	for sampled < opts.inferRows {
+	for sampled < opts.InferRows {
 		fields, err := sc.next()
 		if err != nil {
 			var rec *recordError
@@ -79,12 +59,12 @@ func inferCSVFile(ctx context.Context, opts *sourceOptions, path string) (textSc
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			return textSchema{}, false, fmt.Errorf("read %s: %w", path, err)
+			return TextSchema{}, false, fmt.Errorf("read %s: %w", path, err)
 		}
 		if names == nil {
-			if opts.header {
+			if opts.Header {
 				if names, err = csvHeader(fields, path); err != nil {
-					return textSchema{}, false, err
+					return TextSchema{}, false, err
 				}
 				guesses = make([]textGuess, len(names))
 				for i := range guesses {
@@ -102,44 +82,80 @@ func inferCSVFile(ctx context.Context, opts *sourceOptions, path string) (textSc
 			continue
 		}
 		for i, f := range fields {
-			if opts.isNull(f) {
+			if opts.IsNull(f) {
 				continue
 			}
 			guesses[i].observe(f)
 		}
 		sampled++
 		if sampled%1024 == 0 && ctx.Err() != nil {
-			return textSchema{}, false, ctx.Err()
+			return TextSchema{}, false, ctx.Err()
 		}
 	}
 	if names == nil {
-		return textSchema{}, false, nil
+		return TextSchema{}, false, nil
 	}
-	ts := textSchema{names: names, kinds: make([]kind, len(names))}
+	ts = TextSchema{Names: names, Kinds: make([]Kind, len(names))}
 	for i := range guesses {
-		ts.kinds[i] = guesses[i].kind()
+		ts.Kinds[i] = guesses[i].Kind()
 	}
 	return ts, true, nil
 }
 
-// readCSV streams one CSV file into b.
-func (rs *readState) readCSV(f sourceFile, b *batcher) error {
-	opts := rs.plan.opts
-	ts := rs.plan.text
-	in, err := openInput(f.path, opts.compression)
-	if err != nil {
+// Target is where a read of one input goes.
+type Target struct {
+	// Out receives batches and rejected records.
+	Out sdk.RecordSender
+	// Batcher collects rows (CSV and JSONL); it is flushed at the end of
+	// the input, so batches never span inputs.
+	Batcher *Batcher
+	// Progress, when set, is called after each batch sent with how many
+	// bytes of this input have been consumed.
+	Progress func(current int64) error
+}
+
+func (t *Target) reject(name string, line int64, reason string, raw []byte) error {
+	return t.Out.Reject(sdk.BadRecord{
+		Location: fmt.Sprintf("%s:%d", name, line),
+		Reason:   reason,
+		Raw:      raw,
+	})
+}
+
+// send flushes b and reports progress. It is the one place a read blocks
+// on its consumer, so cancellation is checked here too.
+func (t *Target) send(ctx context.Context, current int64) error {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	defer in.Close()
-	sc := newCSVScanner(in.r, opts.delimiter, opts.quote)
-	ncols := len(ts.names)
-	if opts.header {
+	if t.Batcher.rows == 0 {
+		return nil
+	}
+	if err := t.Batcher.Flush(t.Out); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	if t.Progress != nil {
+		return t.Progress(current)
+	}
+	return nil
+}
+
+// ReadCSV streams the records of in into t. Malformed rows and values that
+// do not parse as their column's kind go to t.Out.Reject as
+// "<in.Name>:<line>" with a reason, and the read goes on. With a header,
+// its column names must be those of t.Batcher's schema.
+func ReadCSV(ctx context.Context, in *Input, opts *ReadOptions, t Target) error {
+	b := t.Batcher
+	ts := b.text
+	sc := newCSVScanner(in, opts.Delimiter, opts.Quote)
+	ncols := len(ts.Names)
+	if opts.Header {
 		fields, err := sc.next()
 		var rec *recordError
 		for errors.As(err, &rec) {
 			// A malformed line before the header: report it and keep
 			// looking, the header is the first well-formed record.
-			if err := rs.reject(f.path, rec.line, rec.reason, rec.raw); err != nil {
+			if err := t.reject(in.Name, rec.line, rec.reason, rec.raw); err != nil {
 				return err
 			}
 			fields, err = sc.next()
@@ -148,15 +164,15 @@ func (rs *readState) readCSV(f sourceFile, b *batcher) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("read %s: %w", f.path, err)
+			return fmt.Errorf("read %s: %w", in.Name, err)
 		}
-		names, err := csvHeader(fields, f.path)
+		names, err := csvHeader(fields, in.Name)
 		if err != nil {
 			return err
 		}
-		if !equalStrings(names, ts.names) {
+		if !equalStrings(names, ts.Names) {
 			return fmt.Errorf("%s: header (%s) differs from the first file's (%s)",
-				f.path, strings.Join(names, ", "), strings.Join(ts.names, ", "))
+				in.Name, strings.Join(names, ", "), strings.Join(ts.Names, ", "))
 		}
 	}
 	cols := b.cols
@@ -166,7 +182,7 @@ func (rs *readState) readCSV(f sourceFile, b *batcher) error {
 		if err != nil {
 			var rec *recordError
 			if errors.As(err, &rec) {
-				if err := rs.reject(f.path, rec.line, rec.reason, rec.raw); err != nil {
+				if err := t.reject(in.Name, rec.line, rec.reason, rec.raw); err != nil {
 					return err
 				}
 				continue
@@ -174,16 +190,16 @@ func (rs *readState) readCSV(f sourceFile, b *batcher) error {
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			return fmt.Errorf("read %s: %w", f.path, err)
+			return fmt.Errorf("read %s: %w", in.Name, err)
 		}
 		if n&1023 == 0 {
-			if err := rs.ctx.Err(); err != nil {
+			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
 		if len(fields) != ncols {
 			reason := fmt.Sprintf("expected %d fields, got %d", ncols, len(fields))
-			if err := rs.reject(f.path, sc.recLine, reason, clone(sc.raw)); err != nil {
+			if err := t.reject(in.Name, sc.recLine, reason, clone(sc.raw)); err != nil {
 				return err
 			}
 			continue
@@ -192,7 +208,7 @@ func (rs *readState) readCSV(f sourceFile, b *batcher) error {
 		for i := range cols {
 			col := &cols[i]
 			v := fields[col.src]
-			if opts.isNull(v) && (col.kind != kindString || !sc.anyQuoted || !sc.quoted[col.src]) {
+			if opts.IsNull(v) && (col.Kind != KindString || !sc.anyQuoted || !sc.quoted[col.src]) {
 				// A quoted null value is literal text in a string column
 				// (so "" round-trips as an empty string); other kinds have
 				// no such text, so there it is still null.
@@ -204,18 +220,18 @@ func (rs *readState) readCSV(f sourceFile, b *batcher) error {
 			}
 		}
 		if bad != "" {
-			if err := rs.reject(f.path, sc.recLine, bad, clone(sc.raw)); err != nil {
+			if err := t.reject(in.Name, sc.recLine, bad, clone(sc.raw)); err != nil {
 				return err
 			}
 			continue
 		}
 		if b.commit() {
-			if err := rs.send(b, in.bytesRead()); err != nil {
+			if err := t.send(ctx, in.BytesRead()); err != nil {
 				return err
 			}
 		}
 	}
-	return rs.send(b, in.bytesRead())
+	return t.send(ctx, in.BytesRead())
 }
 
 func clone(b []byte) []byte { return append([]byte(nil), b...) }

@@ -1,11 +1,10 @@
-package fileconn
+package format
 
 import (
 	"bufio"
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"sync/atomic"
 
@@ -26,42 +25,54 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// input is one opened file of a text format, decompressed as needed.
-type input struct {
-	path string
-	f    *os.File
+// Input is one CSV or JSONL stream, decompressed as needed. Read it with
+// [ReadCSV], [ReadJSONL], [InferCSV] or [InferJSONL]; it implements
+// io.Reader for anything else.
+type Input struct {
+	// Name is where the stream comes from ("data/a.csv",
+	// "s3://bucket/key"). Rejected records are located as Name:line.
+	Name string
 	raw  *countingReader
 	r    io.Reader
 	stop func()
 }
 
-func (in *input) bytesRead() int64 { return in.raw.n.Load() }
+var _ io.Reader = (*Input)(nil)
 
-func (in *input) Close() error {
+// Read reads decompressed bytes.
+func (in *Input) Read(p []byte) (int, error) { return in.r.Read(p) }
+
+// BytesRead is how many bytes of the underlying (compressed) stream have
+// been consumed; progress is reported against it. Safe to call from
+// another goroutine.
+func (in *Input) BytesRead() int64 { return in.raw.n.Load() }
+
+// Close stops the decompressing goroutine, if any. It does not close the
+// underlying reader, which stays the caller's.
+func (in *Input) Close() error {
 	if in.stop != nil {
 		in.stop()
+		in.stop = nil
 	}
-	return in.f.Close()
+	return nil
 }
 
 const readBufSize = 1 << 20
 
-// openInput opens path for a text format. compression is auto, gzip or
-// none; auto trusts a .gz name and otherwise sniffs the gzip magic bytes,
-// because exported files are often compressed without being renamed.
-func openInput(path, compression string) (*input, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("open %w", err)
-	}
-	in := &input{path: path, f: f, raw: &countingReader{r: f}}
+// NewInput wraps r, the bytes of the file or object called name.
+// compression is auto, gzip or none; auto trusts a .gz name and otherwise
+// sniffs the gzip magic bytes, because exported files are often compressed
+// without being renamed. Gzip is inflated in a goroutine of its own, ahead
+// of the parser; Close stops it.
+func NewInput(r io.Reader, name, compression string) (*Input, error) {
+	in := &Input{Name: name, raw: &countingReader{r: r}}
 	br := bufio.NewReaderSize(in.raw, 64<<10)
 	useGzip := false
 	switch compression {
 	case "gzip":
 		useGzip = true
-	case "auto":
-		if hasGzipExt(path) {
+	case "auto", "":
+		if HasGzipExt(name) {
 			useGzip = true
 		} else if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 			useGzip = true
@@ -78,8 +89,7 @@ func openInput(path, compression string) (*input, error) {
 			in.r = eofReader{}
 			return in, nil
 		}
-		f.Close()
-		return nil, fmt.Errorf("%s: gzip: %w", path, err)
+		return nil, fmt.Errorf("%s: gzip: %w", name, err)
 	}
 	ra := newReadahead(zr)
 	in.r = ra

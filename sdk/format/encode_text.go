@@ -1,4 +1,4 @@
-package fileconn
+package format
 
 import (
 	"encoding/json"
@@ -11,15 +11,32 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 )
 
-// encoder turns batches into one file's bytes.
-type encoder interface {
-	// write appends the given rows of rec (all rows when rows is nil).
-	write(rec arrow.RecordBatch, rows []int) error
-	// size estimates the file's size so far, buffered data included.
-	size() int64
-	// finish flushes everything and completes the file (footer, gzip
-	// trailer); the caller syncs and closes the OS file.
-	finish() error
+// Encoder turns batches into one file's or object's bytes.
+type Encoder interface {
+	// Write appends the given rows of rec (all rows when rows is nil).
+	Write(rec arrow.RecordBatch, rows []int) error
+	// Size estimates the output's size so far, buffered data included.
+	Size() int64
+	// Finish flushes everything and completes the output (footer, gzip
+	// trailer); the caller closes the underlying writer.
+	Finish() error
+}
+
+var (
+	_ Encoder = (*CSVEncoder)(nil)
+	_ Encoder = (*JSONLEncoder)(nil)
+	_ Encoder = (*ParquetEncoder)(nil)
+)
+
+// CSVWriteOptions shape the CSV an encoder writes.
+type CSVWriteOptions struct {
+	// Delimiter separates fields; 0 means ','.
+	Delimiter byte
+	// Header writes the column names as the first record.
+	Header bool
+	// NullValue is the text written for null; strings equal to it are
+	// quoted so that they read back as strings.
+	NullValue string
 }
 
 // valueFn appends the text of a non-null value at row i.
@@ -46,7 +63,7 @@ func (e *textEncoder) flush() error {
 	return err
 }
 
-func (e *textEncoder) size() int64 { return e.flushed + int64(len(e.buf)) }
+func (e *textEncoder) Size() int64 { return e.flushed + int64(len(e.buf)) }
 
 func forRows(n int, rows []int, fn func(i int) error) error {
 	if rows == nil {
@@ -65,10 +82,10 @@ func forRows(n int, rows []int, fn func(i int) error) error {
 	return nil
 }
 
-// csvEncoder writes RFC 4180 CSV. A string is quoted when it holds the
+// CSVEncoder writes RFC 4180 CSV. A string is quoted when it holds the
 // delimiter, a quote or a line break, and also when it equals the null
 // text, so that the reader can tell an empty string from a null.
-type csvEncoder struct {
+type CSVEncoder struct {
 	textEncoder
 	delim      byte
 	null       []byte
@@ -77,20 +94,24 @@ type csvEncoder struct {
 	needsQuote [256]bool
 }
 
-func newCSVEncoder(w io.Writer, o *sinkOptions) *csvEncoder {
-	e := &csvEncoder{
-		textEncoder: textEncoder{w: w, buf: make([]byte, 0, flushAt+64<<10)},
-		delim:       o.delimiter,
-		null:        []byte(o.nullValue),
-		header:      o.header,
+// NewCSVEncoder returns an encoder writing RFC 4180 CSV to w.
+func NewCSVEncoder(w io.Writer, o CSVWriteOptions) *CSVEncoder {
+	if o.Delimiter == 0 {
+		o.Delimiter = ','
 	}
-	for _, c := range []byte{o.delimiter, '"', '\n', '\r'} {
+	e := &CSVEncoder{
+		textEncoder: textEncoder{w: w, buf: make([]byte, 0, flushAt+64<<10)},
+		delim:       o.Delimiter,
+		null:        []byte(o.NullValue),
+		header:      o.Header,
+	}
+	for _, c := range []byte{o.Delimiter, '"', '\n', '\r'} {
 		e.needsQuote[c] = true
 	}
 	return e
 }
 
-func (e *csvEncoder) appendString(dst []byte, s string) []byte {
+func (e *CSVEncoder) appendString(dst []byte, s string) []byte {
 	quote := len(s) == len(e.null) && s == string(e.null)
 	if !quote {
 		for i := 0; i < len(s); i++ {
@@ -117,7 +138,7 @@ func (e *csvEncoder) appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
-func (e *csvEncoder) valueFn(col arrow.Array) valueFn {
+func (e *CSVEncoder) valueFn(col arrow.Array) valueFn {
 	switch a := col.(type) {
 	case *array.String:
 		return func(dst []byte, i int) []byte { return e.appendString(dst, a.Value(i)) }
@@ -178,7 +199,7 @@ func scalarText(col arrow.Array) valueFn {
 	return nil
 }
 
-func (e *csvEncoder) write(rec arrow.RecordBatch, rows []int) error {
+func (e *CSVEncoder) Write(rec arrow.RecordBatch, rows []int) error {
 	if e.header && !e.wroteHead {
 		for j, f := range rec.Schema().Fields() {
 			if j > 0 {
@@ -213,18 +234,20 @@ func (e *csvEncoder) write(rec arrow.RecordBatch, rows []int) error {
 	})
 }
 
-func (e *csvEncoder) finish() error { return e.flush() }
+func (e *CSVEncoder) Finish() error { return e.flush() }
 
-// jsonlEncoder writes one JSON object per line, members in schema order.
+// JSONLEncoder writes one JSON object per line, members in schema order.
 // Nulls are written as null rather than left out, so every line names every
 // column and a reader's inference sees them all.
-type jsonlEncoder struct {
+type JSONLEncoder struct {
 	textEncoder
 	keys [][]byte // `{"name":` for the first member, `,"name":` after
 }
 
-func newJSONLEncoder(w io.Writer, sc *arrow.Schema) *jsonlEncoder {
-	e := &jsonlEncoder{textEncoder: textEncoder{w: w, buf: make([]byte, 0, flushAt+64<<10)}}
+// NewJSONLEncoder returns an encoder writing JSON Lines to w, members in
+// the order of sc.
+func NewJSONLEncoder(w io.Writer, sc *arrow.Schema) *JSONLEncoder {
+	e := &JSONLEncoder{textEncoder: textEncoder{w: w, buf: make([]byte, 0, flushAt+64<<10)}}
 	for j, f := range sc.Fields() {
 		sep := byte(',')
 		if j == 0 {
@@ -236,7 +259,7 @@ func newJSONLEncoder(w io.Writer, sc *arrow.Schema) *jsonlEncoder {
 	return e
 }
 
-func (e *jsonlEncoder) valueFn(col arrow.Array) valueFn {
+func (e *JSONLEncoder) valueFn(col arrow.Array) valueFn {
 	switch a := col.(type) {
 	case *array.String:
 		return func(dst []byte, i int) []byte { return appendJSONString(dst, a.Value(i)) }
@@ -274,7 +297,7 @@ func appendJSONFloat(dst []byte, f float64) []byte {
 	return appendFloat(dst, f)
 }
 
-func (e *jsonlEncoder) write(rec arrow.RecordBatch, rows []int) error {
+func (e *JSONLEncoder) Write(rec arrow.RecordBatch, rows []int) error {
 	cols := rec.Columns()
 	fns := make([]valueFn, len(cols))
 	for j, c := range cols {
@@ -300,7 +323,7 @@ func (e *jsonlEncoder) write(rec arrow.RecordBatch, rows []int) error {
 	})
 }
 
-func (e *jsonlEncoder) finish() error { return e.flush() }
+func (e *JSONLEncoder) Finish() error { return e.flush() }
 
 func appendJSONString(dst []byte, s string) []byte {
 	const hex = "0123456789abcdef"

@@ -1,4 +1,4 @@
-package fileconn
+package format
 
 import (
 	"fmt"
@@ -16,13 +16,13 @@ import (
 type cell struct {
 	null bool
 	bits int64  // int64, float64 bits, bool, micros or days
-	str  []byte // kindString; points into the reader's buffer
+	str  []byte // KindString; points into the reader's buffer
 }
 
 // textColumn is one output column of a CSV or JSONL read.
 type textColumn struct {
 	name string
-	kind kind
+	Kind Kind
 	src  int // index in the file's columns
 
 	ib *array.Int64Builder
@@ -34,27 +34,27 @@ type textColumn struct {
 	b  array.Builder
 }
 
-// convert parses text v into c for the column's kind and returns a reason
+// convert parses text v into c for the column's Kind and returns a reason
 // naming the field when it does not fit.
 func (col *textColumn) convert(v []byte, c *cell) string {
 	c.null = false
-	switch col.kind {
-	case kindString:
+	switch col.Kind {
+	case KindString:
 		c.str = v
 		return ""
-	case kindInt:
+	case KindInt:
 		n, ok := parseInt(v)
 		if ok {
 			c.bits = n
 			return ""
 		}
-	case kindFloat:
+	case KindFloat:
 		f, ok := parseFloat(v)
 		if ok {
 			c.bits = int64(math.Float64bits(f))
 			return ""
 		}
-	case kindBool:
+	case KindBool:
 		b, ok := parseBool(v)
 		if ok {
 			c.bits = 0
@@ -63,13 +63,13 @@ func (col *textColumn) convert(v []byte, c *cell) string {
 			}
 			return ""
 		}
-	case kindTimestamp:
+	case KindTimestamp:
 		us, ok := parseTimestamp(v, true)
 		if ok {
 			c.bits = us
 			return ""
 		}
-	case kindDate:
+	case KindDate:
 		d, ok := parseDate(v)
 		if ok {
 			c.bits = int64(d)
@@ -85,7 +85,7 @@ func badValue(col *textColumn, v []byte) string {
 	if len(shown) > maxShown {
 		shown = shown[:maxShown] + "..."
 	}
-	return fmt.Sprintf("field %q: cannot parse %q as %s", col.name, shown, col.kind)
+	return fmt.Sprintf("field %q: cannot parse %q as %s", col.name, shown, col.Kind)
 }
 
 func (col *textColumn) append(c *cell) {
@@ -93,25 +93,28 @@ func (col *textColumn) append(c *cell) {
 		col.b.AppendNull()
 		return
 	}
-	switch col.kind {
-	case kindString:
+	switch col.Kind {
+	case KindString:
 		col.sb.BinaryBuilder.Append(c.str)
-	case kindInt:
+	case KindInt:
 		col.ib.Append(c.bits)
-	case kindFloat:
+	case KindFloat:
 		col.fb.Append(math.Float64frombits(uint64(c.bits)))
-	case kindBool:
+	case KindBool:
 		col.bb.Append(c.bits != 0)
-	case kindTimestamp:
+	case KindTimestamp:
 		col.tb.Append(arrow.Timestamp(c.bits))
-	case kindDate:
+	case KindDate:
 		col.db.Append(arrow.Date32(c.bits))
 	}
 }
 
-// batcher accumulates converted rows into Arrow builders and sends a
-// batch whenever the row or byte cap is reached.
-type batcher struct {
+// Batcher accumulates the converted rows of a CSV or JSONL read into Arrow
+// builders and cuts a batch whenever the row or byte cap is reached. One
+// Batcher serves any number of inputs of its schema, one at a time; it is
+// not safe for concurrent use.
+type Batcher struct {
+	text   TextSchema
 	schema *arrow.Schema
 	cols   []textColumn
 	cells  []cell
@@ -122,13 +125,19 @@ type batcher struct {
 	bytes int
 }
 
-func newBatcher(mem memory.Allocator, ts textSchema, project []int, limits sdk.Limits) *batcher {
-	b := &batcher{limits: limits}
+// NewBatcher returns a batcher for inputs of schema ts producing the
+// columns at indices project (see [Projection]), in that order, in batches
+// capped by limits (zero caps take sdk.DefaultLimits).
+func NewBatcher(mem memory.Allocator, ts TextSchema, project []int, limits sdk.Limits) *Batcher {
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	b := &Batcher{text: ts, limits: NormLimits(limits)}
 	fields := make([]arrow.Field, len(project))
 	for i, src := range project {
-		k := ts.kinds[src]
-		col := textColumn{name: ts.names[src], kind: k, src: src}
-		col.b = array.NewBuilder(mem, k.arrowType())
+		k := ts.Kinds[src]
+		col := textColumn{name: ts.Names[src], Kind: k, src: src}
+		col.b = array.NewBuilder(mem, k.ArrowType())
 		switch bl := col.b.(type) {
 		case *array.Int64Builder:
 			col.ib = bl
@@ -145,7 +154,7 @@ func newBatcher(mem memory.Allocator, ts textSchema, project []int, limits sdk.L
 		}
 		b.cols = append(b.cols, col)
 		b.fixed += k.width()
-		fields[i] = arrow.Field{Name: col.name, Type: k.arrowType(), Nullable: true}
+		fields[i] = arrow.Field{Name: col.name, Type: k.ArrowType(), Nullable: true}
 	}
 	b.schema = arrow.NewSchema(fields, nil)
 	b.cells = make([]cell, len(b.cols))
@@ -155,7 +164,7 @@ func newBatcher(mem memory.Allocator, ts textSchema, project []int, limits sdk.L
 
 // reserve sizes the builders for a full batch up front so appends do not
 // reallocate and copy their buffers on the way up.
-func (b *batcher) reserve() {
+func (b *Batcher) reserve() {
 	n := b.limits.MaxRows
 	if b.fixed > 0 && b.limits.MaxBytes/b.fixed < n {
 		n = b.limits.MaxBytes / b.fixed
@@ -168,7 +177,7 @@ func (b *batcher) reserve() {
 
 // commit appends the converted cells as one row and reports whether the
 // batch is full.
-func (b *batcher) commit() bool {
+func (b *Batcher) commit() bool {
 	size := b.fixed
 	for i := range b.cols {
 		c := &b.cells[i]
@@ -183,13 +192,17 @@ func (b *batcher) commit() bool {
 }
 
 // clearCells resets cells for formats where absent fields are null (JSONL).
-func (b *batcher) clearCells() {
+func (b *Batcher) clearCells() {
 	for i := range b.cells {
 		b.cells[i] = cell{null: true}
 	}
 }
 
-func (b *batcher) flush(out sdk.RecordSender) error {
+// Schema is the schema of the batches it sends.
+func (b *Batcher) Schema() *arrow.Schema { return b.schema }
+
+// Flush sends the rows collected so far, if any, as one batch.
+func (b *Batcher) Flush(out sdk.RecordSender) error {
 	if b.rows == 0 {
 		return nil
 	}
@@ -208,8 +221,20 @@ func (b *batcher) flush(out sdk.RecordSender) error {
 	return err
 }
 
-func (b *batcher) release() {
+// Release frees the builders.
+func (b *Batcher) Release() {
 	for i := range b.cols {
 		b.cols[i].b.Release()
 	}
+}
+
+// NormLimits fills zero caps with sdk.DefaultLimits.
+func NormLimits(l sdk.Limits) sdk.Limits {
+	if l.MaxRows <= 0 {
+		l.MaxRows = sdk.DefaultLimits.MaxRows
+	}
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = sdk.DefaultLimits.MaxBytes
+	}
+	return l
 }

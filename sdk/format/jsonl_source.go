@@ -1,4 +1,4 @@
-package fileconn
+package format
 
 import (
 	"bytes"
@@ -18,7 +18,7 @@ type jsonGuess struct {
 }
 
 func (g *jsonGuess) observe(v *jsonValue) {
-	switch v.kind {
+	switch v.Kind {
 	case jsonString:
 		if g.strings == 0 {
 			g.allTime, g.allDate = true, true
@@ -49,61 +49,37 @@ func (g *jsonGuess) observe(v *jsonValue) {
 	}
 }
 
-func (g *jsonGuess) kind() kind {
+func (g *jsonGuess) Kind() Kind {
 	switch {
 	case g.numbers > 0 && g.strings+g.bools+g.nested == 0:
 		if g.allInt {
-			return kindInt
+			return KindInt
 		}
-		return kindFloat
+		return KindFloat
 	case g.bools > 0 && g.strings+g.numbers+g.nested == 0:
-		return kindBool
+		return KindBool
 	case g.strings > 0 && g.numbers+g.bools+g.nested == 0:
 		if g.allTime {
-			return kindTimestamp
+			return KindTimestamp
 		}
 		if g.allDate {
-			return kindDate
+			return KindDate
 		}
 	}
-	return kindString
+	return KindString
 }
 
-// inferJSONL samples the first non-empty file. Columns come in order of
-// first appearance; members that only show up after the sample are not
-// columns and are ignored.
-func inferJSONL(ctx context.Context, opts *sourceOptions, files []sourceFile) (textSchema, error) {
-	for _, f := range files {
-		ts, ok, err := inferJSONLFile(ctx, opts, f.path)
-		if err != nil {
-			return textSchema{}, err
-		}
-		if ok {
-			where := files[0].path
-			if len(files) > 1 {
-				where = "the files under " + opts.path
-			}
-			if err := ts.applyOverrides(opts.overrides, where); err != nil {
-				return textSchema{}, optionError("schema", "%v", err)
-			}
-			return ts, nil
-		}
-	}
-	return textSchema{}, fmt.Errorf("%s: no JSON objects to take columns from", opts.path)
-}
-
-func inferJSONLFile(ctx context.Context, opts *sourceOptions, path string) (textSchema, bool, error) {
-	in, err := openInput(path, opts.compression)
-	if err != nil {
-		return textSchema{}, false, err
-	}
-	defer in.Close()
-	ls := newLineScanner(in.r)
+// InferJSONL samples up to o.InferRows objects of in. Columns come in
+// order of first appearance; members that only show up after the sample
+// are not columns and are ignored. ok is false when in holds no object.
+func InferJSONL(ctx context.Context, in *Input, opts *ReadOptions) (ts TextSchema, ok bool, err error) {
+	path := in.Name
+	ls := newLineScanner(in)
 	var js jsonObjectScanner
 	var names []string
 	index := map[string]int{}
 	var guesses []jsonGuess
-	for sampled := 0; sampled < opts.inferRows; {
+	for sampled := 0; sampled < opts.InferRows; {
 		line, _, err := ls.next()
 		if err != nil {
 			var rec *recordError
@@ -113,7 +89,7 @@ func inferJSONLFile(ctx context.Context, opts *sourceOptions, path string) (text
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			return textSchema{}, false, fmt.Errorf("read %s: %w", path, err)
+			return TextSchema{}, false, fmt.Errorf("read %s: %w", path, err)
 		}
 		if len(bytes.TrimSpace(line)) == 0 {
 			continue
@@ -135,42 +111,42 @@ func inferJSONLFile(ctx context.Context, opts *sourceOptions, path string) (text
 		}
 		sampled++
 		if sampled%1024 == 0 && ctx.Err() != nil {
-			return textSchema{}, false, ctx.Err()
+			return TextSchema{}, false, ctx.Err()
 		}
 	}
 	if names == nil {
-		return textSchema{}, false, nil
+		return TextSchema{}, false, nil
 	}
-	ts := textSchema{names: names, kinds: make([]kind, len(names))}
+	ts = TextSchema{Names: names, Kinds: make([]Kind, len(names))}
 	for i := range guesses {
-		ts.kinds[i] = guesses[i].kind()
+		ts.Kinds[i] = guesses[i].Kind()
 	}
 	return ts, true, nil
 }
 
-// convertJSON turns a JSON value into c for the column's kind. Strings
+// convertJSON turns a JSON value into c for the column's Kind. Strings
 // holding a number, bool or time convert too, since overriding a quoted
 // field's type is the usual reason for a schema entry.
 func (col *textColumn) convertJSON(v *jsonValue, c *cell) string {
 	c.null = false
-	switch v.kind {
+	switch v.Kind {
 	case jsonNull:
 		c.null = true
 		return ""
 	case jsonString:
-		if col.kind == kindString {
+		if col.Kind == KindString {
 			c.str = v.str
 			return ""
 		}
 		return col.convert(v.str, c)
 	case jsonNumber:
-		switch col.kind {
-		case kindString:
+		switch col.Kind {
+		case KindString:
 			c.str = v.raw
 			return ""
-		case kindFloat:
+		case KindFloat:
 			return col.convert(v.raw, c)
-		case kindInt:
+		case KindInt:
 			if n, ok := parseInt(v.raw); ok {
 				c.bits = n
 				return ""
@@ -182,11 +158,11 @@ func (col *textColumn) convertJSON(v *jsonValue, c *cell) string {
 			}
 		}
 	case jsonBool:
-		switch col.kind {
-		case kindString:
+		switch col.Kind {
+		case KindString:
 			c.str = v.raw
 			return ""
-		case kindBool:
+		case KindBool:
 			c.bits = 0
 			if v.b {
 				c.bits = 1
@@ -194,7 +170,7 @@ func (col *textColumn) convertJSON(v *jsonValue, c *cell) string {
 			return ""
 		}
 	case jsonNested:
-		if col.kind == kindString {
+		if col.Kind == KindString {
 			c.str = v.raw
 			return ""
 		}
@@ -202,14 +178,12 @@ func (col *textColumn) convertJSON(v *jsonValue, c *cell) string {
 	return badValue(col, v.raw)
 }
 
-// readJSONL streams one JSONL file into b.
-func (rs *readState) readJSONL(f sourceFile, b *batcher) error {
-	in, err := openInput(f.path, rs.plan.opts.compression)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	ls := newLineScanner(in.r)
+// ReadJSONL streams the lines of in, one JSON object each, into t.
+// Members that are not columns are ignored and missing ones are null;
+// malformed lines and values go to t.Out.Reject as "<in.Name>:<line>".
+func ReadJSONL(ctx context.Context, in *Input, t Target) error {
+	b := t.Batcher
+	ls := newLineScanner(in)
 	var js jsonObjectScanner
 	index := make(map[string]int, len(b.cols))
 	for i := range b.cols {
@@ -220,7 +194,7 @@ func (rs *readState) readJSONL(f sourceFile, b *batcher) error {
 		if err != nil {
 			var rec *recordError
 			if errors.As(err, &rec) {
-				if err := rs.reject(f.path, rec.line, rec.reason, rec.raw); err != nil {
+				if err := t.reject(in.Name, rec.line, rec.reason, rec.raw); err != nil {
 					return err
 				}
 				continue
@@ -228,10 +202,10 @@ func (rs *readState) readJSONL(f sourceFile, b *batcher) error {
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			return fmt.Errorf("read %s: %w", f.path, err)
+			return fmt.Errorf("read %s: %w", in.Name, err)
 		}
 		if n&1023 == 0 {
-			if err := rs.ctx.Err(); err != nil {
+			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
@@ -240,7 +214,7 @@ func (rs *readState) readJSONL(f sourceFile, b *batcher) error {
 		}
 		members, err := js.scan(line)
 		if err != nil {
-			if err := rs.reject(f.path, lineNo, err.Error(), clone(line)); err != nil {
+			if err := t.reject(in.Name, lineNo, err.Error(), clone(line)); err != nil {
 				return err
 			}
 			continue
@@ -258,16 +232,16 @@ func (rs *readState) readJSONL(f sourceFile, b *batcher) error {
 			}
 		}
 		if bad != "" {
-			if err := rs.reject(f.path, lineNo, bad, clone(line)); err != nil {
+			if err := t.reject(in.Name, lineNo, bad, clone(line)); err != nil {
 				return err
 			}
 			continue
 		}
 		if b.commit() {
-			if err := rs.send(b, in.bytesRead()); err != nil {
+			if err := t.send(ctx, in.BytesRead()); err != nil {
 				return err
 			}
 		}
 	}
-	return rs.send(b, in.bytesRead())
+	return t.send(ctx, in.BytesRead())
 }

@@ -1,4 +1,4 @@
-package fileconn
+package format
 
 import (
 	"bufio"
@@ -23,7 +23,7 @@ const (
 	rowGroupRows  = 1 << 20
 )
 
-type parquetEncoder struct {
+type ParquetEncoder struct {
 	bw    *bufio.Writer
 	fw    *pqarrow.FileWriter
 	out   *countingWriter
@@ -52,16 +52,47 @@ func parquetCodec(name string) compress.Compression {
 	return compress.Codecs.Snappy
 }
 
-func newParquetEncoder(out *countingWriter, sc *arrow.Schema, o *sinkOptions, noDict []string, mem memory.Allocator) (*parquetEncoder, error) {
+// ParquetWriteOptions shape the Parquet file an encoder writes.
+type ParquetWriteOptions struct {
+	// Compression is snappy (the default for ""), zstd, gzip, lz4 or none.
+	Compression string
+	// TargetFileSize caps the row groups too, so that a small target
+	// still gets files cut near it; 0 means no cap beyond the default.
+	TargetFileSize int64
+	// NoDictionary lists top-level columns written without a dictionary
+	// (see [HighCardinality]).
+	NoDictionary []string
+	// CreatedBy goes into the file footer.
+	CreatedBy string
+	// Mem allocates the encoder's buffers; nil means the default.
+	Mem memory.Allocator
+}
+
+// NewParquetEncoder returns an encoder writing one Parquet file of schema
+// sc to w. The Arrow schema is stored in the file, so a reader gets back
+// the same types (timestamp zones, string vs binary).
+func NewParquetEncoder(w io.Writer, sc *arrow.Schema, o ParquetWriteOptions) (*ParquetEncoder, error) {
+	mem := o.Mem
+	if mem == nil {
+		mem = memory.DefaultAllocator
+	}
+	if o.CreatedBy == "" {
+		o.CreatedBy = "sluice"
+	}
+	limit := int64(rowGroupBytes)
+	if o.TargetFileSize > 0 {
+		limit = min(limit, o.TargetFileSize)
+	}
 	props := []parquet.WriterProperty{
 		parquet.WithAllocator(mem),
-		parquet.WithCompression(parquetCodec(o.parquetCompression)),
-		parquet.WithCreatedBy("sluice file connector"),
+		parquet.WithCompression(parquetCodec(o.Compression)),
+		parquet.WithCreatedBy(o.CreatedBy),
 	}
-	for _, name := range noDict {
+	for _, name := range o.NoDictionary {
 		props = append(props, parquet.WithDictionaryFor(name, false))
 	}
-	e := &parquetEncoder{bw: bufio.NewWriterSize(out, 1<<20), out: out, mem: mem, limit: min(rowGroupBytes, o.targetFileSize)}
+	out := &countingWriter{w: w}
+	e := &ParquetEncoder{bw: bufio.NewWriterSize(out, 1<<20), out: out, mem: mem, limit: limit}
 	// The stored Arrow schema keeps what Parquet alone would lose (the
 	// timestamp zone, string vs binary), so a read gives back these types.
 	fw, err := pqarrow.NewFileWriter(sc, e.bw, parquet.NewWriterProperties(props...),
@@ -73,9 +104,9 @@ func newParquetEncoder(out *countingWriter, sc *arrow.Schema, o *sinkOptions, no
 	return e, nil
 }
 
-func (e *parquetEncoder) write(rec arrow.RecordBatch, rows []int) error {
+func (e *ParquetEncoder) Write(rec arrow.RecordBatch, rows []int) error {
 	if rows != nil && len(rows) != int(rec.NumRows()) {
-		sub, err := takeRows(e.mem, rec, rows)
+		sub, err := TakeRows(e.mem, rec, rows)
 		if err != nil {
 			return err
 		}
@@ -85,9 +116,9 @@ func (e *parquetEncoder) write(rec arrow.RecordBatch, rows []int) error {
 	if err := e.fw.WriteBuffered(rec); err != nil {
 		return fmt.Errorf("parquet write: %w", err)
 	}
-	e.groupArrow += recordBytes(rec)
-	groupRows, _ := e.fw.RowGroupNumRows()
-	if e.groupArrow >= e.limit || groupRows >= rowGroupRows {
+	e.groupArrow += RecordBytes(rec)
+	GroupRows, _ := e.fw.RowGroupNumRows()
+	if e.groupArrow >= e.limit || GroupRows >= rowGroupRows {
 		before := e.flushed()
 		if err := e.fw.NewBufferedRowGroupChecked(); err != nil {
 			return fmt.Errorf("parquet write: %w", err)
@@ -99,9 +130,9 @@ func (e *parquetEncoder) write(rec arrow.RecordBatch, rows []int) error {
 	return nil
 }
 
-func (e *parquetEncoder) flushed() int64 { return e.out.n + int64(e.bw.Buffered()) }
+func (e *ParquetEncoder) flushed() int64 { return e.out.n + int64(e.bw.Buffered()) }
 
-func (e *parquetEncoder) size() int64 {
+func (e *ParquetEncoder) Size() int64 {
 	open := e.groupArrow
 	if e.doneArrow > 0 {
 		open = open * e.doneCompressed / e.doneArrow
@@ -109,16 +140,16 @@ func (e *parquetEncoder) size() int64 {
 	return e.flushed() + max(open, e.fw.RowGroupTotalBytesWritten())
 }
 
-func (e *parquetEncoder) finish() error {
+func (e *ParquetEncoder) Finish() error {
 	if err := e.fw.Close(); err != nil {
 		return fmt.Errorf("parquet close: %w", err)
 	}
 	return e.bw.Flush()
 }
 
-// takeRows gathers the given rows into a new batch; a partition's rows are
+// TakeRows gathers the given rows into a new batch; a partition's rows are
 // scattered through the batch and Parquet wants them contiguous.
-func takeRows(mem memory.Allocator, rec arrow.RecordBatch, rows []int) (arrow.RecordBatch, error) {
+func TakeRows(mem memory.Allocator, rec arrow.RecordBatch, rows []int) (arrow.RecordBatch, error) {
 	ib := array.NewInt32Builder(mem)
 	defer ib.Release()
 	ib.Reserve(len(rows))
@@ -146,11 +177,11 @@ func takeRows(mem memory.Allocator, rec arrow.RecordBatch, rows []int) (arrow.Re
 	return array.NewRecordBatch(rec.Schema(), cols, int64(len(rows))), nil
 }
 
-// highCardinality picks the top-level columns to write without a
+// HighCardinality picks the top-level columns to write without a
 // dictionary: when most sampled values are distinct the dictionary only
 // adds hashing (16% of write time on unique numbers, measured) and falls
 // back to plain encoding anyway.
-func highCardinality(rec arrow.RecordBatch) []string {
+func HighCardinality(rec arrow.RecordBatch) []string {
 	const sample = 8192
 	n := min(int(rec.NumRows()), sample)
 	if n < 1024 {
@@ -190,4 +221,16 @@ func countDistinct[T comparable](n int, isNull func(int) bool, value func(int) T
 	return len(set), seen
 }
 
+// countingWriter counts the bytes that reached the underlying writer.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
 var _ io.Writer = (*countingWriter)(nil)
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
