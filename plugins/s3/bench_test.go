@@ -1,0 +1,234 @@
+//lint:file-ignore SA1019 feature/s3/manager is the plain aws-sdk-go-v2 uploader the baseline stands for; its successor, transfermanager, is still v0.
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/sluice-dev/sluice/plugins/s3/internal/s3test"
+	"github.com/sluice-dev/sluice/plugins/s3/s3conn"
+	"github.com/sluice-dev/sluice/sdk"
+	"github.com/sluice-dev/sluice/sdk/sdktest"
+)
+
+func TestMain(m *testing.M) { os.Exit(s3test.Main(m)) }
+
+// benchObjects is how many objects the benchmark's CSV is split into, so
+// the source's parallel reads and the baseline's have the same to work on.
+const benchObjects = 4
+
+// benchMB is the CSV size in MB: SLUICE_S3_BENCH_MB, default 200 (use 1000
+// for the ~1 GB figure).
+func benchMB() int {
+	if s := os.Getenv("SLUICE_S3_BENCH_MB"); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n > 0 {
+			return n
+		}
+	}
+	return 200
+}
+
+// seedBench writes the CSV objects (sdktest.WriteBenchCSV, about 100 bytes
+// a row) into a new bucket and returns the bucket and the total size.
+func seedBench(b *testing.B, srv *s3test.Server) (string, int64) {
+	b.Helper()
+	bucket := srv.NewBucket(b)
+	rows := benchMB() * 1_000_000 / 100 / benchObjects
+	dir := b.TempDir()
+	up := manager.NewUploader(srv.Client(), func(u *manager.Uploader) { u.PartSize = 8 << 20 })
+	var total int64
+	for i := 0; i < benchObjects; i++ {
+		path := filepath.Join(dir, fmt.Sprintf("part-%d.csv", i))
+		if err := sdktest.WriteBenchCSV(path, rows); err != nil {
+			b.Fatal(err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		info, _ := f.Stat()
+		total += info.Size()
+		_, err = up.Upload(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket),
+			Key: aws.String(fmt.Sprintf("in/part-%d.csv", i)), Body: f})
+		f.Close()
+		os.Remove(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	return bucket, total
+}
+
+// plainCopy downloads every input object and uploads it under out/ with
+// aws-sdk-go-v2 alone, streaming, the objects in parallel as the source
+// reads them: the most a copy through this server can do.
+func plainCopy(b *testing.B, srv *s3test.Server, bucket, out string) {
+	client := srv.Client()
+	up := manager.NewUploader(client, func(u *manager.Uploader) { u.PartSize = 8 << 20 })
+	var wg sync.WaitGroup
+	errs := make(chan error, benchObjects)
+	for i := 0; i < benchObjects; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			obj, err := client.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(fmt.Sprintf("in/part-%d.csv", i))})
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer obj.Body.Close()
+			_, err = up.Upload(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bucket),
+				Key: aws.String(fmt.Sprintf("%s/part-%d.csv", out, i)), Body: struct{ io.Reader }{obj.Body}})
+			if err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+}
+
+// writerSender feeds the source's batches into the sink's writer through
+// a bounded queue, as the engine's stages do: the source reads the next
+// batch while the sink writes the last. Here both sit behind their own
+// gRPC plugin connection.
+type writerSender struct {
+	w     sdk.Writer
+	rows  int64
+	queue chan arrow.RecordBatch
+	done  chan error
+}
+
+func newWriterSender(w sdk.Writer) *writerSender {
+	s := &writerSender{w: w, queue: make(chan arrow.RecordBatch, 4), done: make(chan error, 1)}
+	go func() {
+		var err error
+		for rec := range s.queue {
+			if err == nil {
+				var res sdk.WriteResult
+				res, err = s.w.Write(context.Background(), rec)
+				if err == nil && len(res.Rejected) > 0 {
+					err = fmt.Errorf("%d rows rejected: %s", len(res.Rejected), res.Rejected[0].Reason)
+				}
+			}
+			rec.Release()
+		}
+		s.done <- err
+	}()
+	return s
+}
+
+func (s *writerSender) Send(rec arrow.RecordBatch) error {
+	s.rows += rec.NumRows()
+	rec.Retain()
+	s.queue <- rec
+	return nil
+}
+
+// finish waits for the queue to drain and returns the first write error.
+func (s *writerSender) finish() error {
+	close(s.queue)
+	return <-s.done
+}
+func (s *writerSender) Checkpoint([]byte) error    { return nil }
+func (s *writerSender) Reject(sdk.BadRecord) error { return fmt.Errorf("unexpected reject") }
+func (s *writerSender) Progress(sdk.Progress) error {
+	return nil
+}
+
+// sluiceCopy reads the input objects with the s3 source and writes them
+// with the s3 sink, each connector behind its own sdktest.Pipe (real gRPC
+// and the shared-memory batch transport).
+func sluiceCopy(b *testing.B, srv *s3test.Server, bucket, out, format string) int64 {
+	ctx := context.Background()
+	src, dst := sdktest.Pipe(b, s3conn.New()), sdktest.Pipe(b, s3conn.New())
+	for _, c := range []sdk.Connector{src, dst} {
+		if err := c.Configure(ctx, srv.Config()).Err(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	in := sdk.Values{"bucket": bucket, "prefix": "in/"}
+	ent, err := src.DescribeEntity(ctx, sdk.DescribeRequest{Entity: bucket, Options: in})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w, err := dst.OpenWriter(ctx, sdk.WriteRequest{Entity: bucket, Options: sdk.Values{"bucket": bucket, "prefix": out, "format": format},
+		Schema: ent.Schema, FlowName: "bench", RunID: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close(ctx)
+	s := newWriterSender(w)
+	rerr := src.Read(ctx, sdk.ReadRequest{Entity: bucket, Options: in, Limits: sdk.DefaultLimits}, s)
+	if err := s.finish(); err != nil {
+		b.Fatal(err)
+	}
+	if rerr != nil {
+		b.Fatal(rerr)
+	}
+	if _, err := w.Commit(ctx); err != nil {
+		b.Fatal(err)
+	}
+	return s.rows
+}
+
+// BenchmarkCopy copies SLUICE_S3_BENCH_MB of CSV from the server to the
+// server: with a plain aws-sdk-go-v2 download and upload (the baseline),
+// and through the s3 source and sink as CSV and as Parquet. It reports MB/s
+// of input CSV for each and the ratios to the baseline measured in the same
+// run (target: csv/plain >= 0.7).
+func BenchmarkCopy(b *testing.B) {
+	srv := s3test.Get(b)
+	bucket, size := seedBench(b, srv)
+	mbps := func(d time.Duration) float64 { return float64(size) / 1e6 / d.Seconds() }
+	var plain, toCSV, toParquet time.Duration
+	run := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		run++
+		start := time.Now()
+		plainCopy(b, srv, bucket, fmt.Sprintf("plain-%d", run))
+		plain += time.Since(start)
+
+		start = time.Now()
+		rows := sluiceCopy(b, srv, bucket, fmt.Sprintf("csv-%d", run), "csv")
+		toCSV += time.Since(start)
+
+		start = time.Now()
+		sluiceCopy(b, srv, bucket, fmt.Sprintf("parquet-%d", run), "parquet")
+		toParquet += time.Since(start)
+		if want := int64(benchMB() * 1_000_000 / 100 / benchObjects * benchObjects); rows != want {
+			b.Fatalf("copied %d rows, want %d", rows, want)
+		}
+		b.StopTimer()
+		// Free the server's disk between rounds.
+		os.RemoveAll(filepath.Join(srv.Dir, bucket, fmt.Sprintf("plain-%d", run)))
+		os.RemoveAll(filepath.Join(srv.Dir, bucket, fmt.Sprintf("csv-%d", run)))
+		os.RemoveAll(filepath.Join(srv.Dir, bucket, fmt.Sprintf("parquet-%d", run)))
+		b.StartTimer()
+	}
+	b.ReportMetric(mbps(plain/time.Duration(b.N)), "plain-MB/s")
+	b.ReportMetric(mbps(toCSV/time.Duration(b.N)), "csv-MB/s")
+	b.ReportMetric(mbps(toParquet/time.Duration(b.N)), "parquet-MB/s")
+	b.ReportMetric(float64(plain)/float64(toCSV), "csv/plain")
+	b.ReportMetric(float64(plain)/float64(toParquet), "parquet/plain")
+	b.Logf("%.0f MB of CSV in %d objects: plain %.1f MB/s, csv->csv %.1f MB/s (%.2fx), csv->parquet %.1f MB/s (%.2fx)",
+		float64(size)/1e6, benchObjects, mbps(plain/time.Duration(b.N)), mbps(toCSV/time.Duration(b.N)), float64(plain)/float64(toCSV),
+		mbps(toParquet/time.Duration(b.N)), float64(plain)/float64(toParquet))
+}

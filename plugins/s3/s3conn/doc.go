@@ -1,0 +1,37 @@
+// Package s3conn is the S3 connector: a source and a sink for CSV, JSON
+// Lines and Parquet objects in Amazon S3 and S3-compatible stores, with
+// aws-sdk-go-v2. The formats themselves are package sdk/format, shared
+// with the file connector.
+//
+// Connection. region; endpoint (path-style addressing by default when set);
+// credentials from static keys, a shared-config profile, an assumed role
+// (role_arn, external_id) or the default AWS chain. Requests are retried
+// with exponential backoff and jitter (max_attempts, retry_max_backoff),
+// throttling (503 SlowDown) included. Errors name the bucket and key, and,
+// when credentials are refused, where they came from — never a secret.
+//
+// Reading. Objects under bucket + prefix, narrowed by glob, are read in key
+// order as one entity with one schema (inferred from the first object with
+// data, or the object's own for Parquet). Up to parallelism objects are
+// fetched and parsed at once into small bounded queues and delivered in
+// order; text objects stream from GetObject, Parquet is read by ranged GETs
+// through an io.ReaderAt. Malformed rows go to RecordSender.Reject as
+// s3://bucket/key:line. After each object the read checkpoints
+// {"last_modified", "key"}: the newest (last modified, key) below which
+// every object has been delivered; given a checkpoint, only objects after
+// it are read. Last-modified times have one-second resolution, so an
+// object written in the same second as the checkpointed one and sorting
+// before its key is not picked up.
+//
+// Writing. Objects are named <prefix>/<partition>/<file_prefix>-<run
+// id>-<n>.<ext>; the prefix takes {flow}, {run_id}, {yyyy}, {mm}, {dd} and
+// {hh}. Nothing is visible before Writer.Commit: bytes go up as 8 MiB
+// multipart parts as they fill (at most 4 in flight per writer), and the
+// uploads stay open until Commit completes them; objects under one part
+// are kept in memory (up to 32 MiB per writer) and PutObject at Commit.
+// Close without Commit, or after an error, aborts every open upload.
+// Options: partition_by (Hive-style), aggregation (size or
+// per_partition), target_file_size, sse (AES256, aws:kms + kms_key_id),
+// storage_class, and manifest, a Redshift COPY manifest at
+// <prefix>/manifest.json.
+package s3conn
