@@ -29,6 +29,7 @@ func TestMain(m *testing.M) {
 	for pkg, out := range map[string]string{
 		"github.com/sluice-dev/sluice/cmd/sluice":   "sluice",
 		"github.com/sluice-dev/sluice/plugins/file": "sluice-plugin-file",
+		"github.com/sluice-dev/sluice/plugins/s3":   "sluice-plugin-s3",
 	} {
 		if b, err := exec.Command("go", "build", "-o", filepath.Join(dir, out), pkg).CombinedOutput(); err != nil {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", pkg, err, b)
@@ -69,9 +70,15 @@ type result struct {
 
 func sluice(t *testing.T, dir string, args ...string) result {
 	t.Helper()
+	return sluiceEnv(t, dir, nil, args...)
+}
+
+// sluiceEnv runs sluice with extra environment variables.
+func sluiceEnv(t *testing.T, dir string, env []string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "sluice"), args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SLUICE_PLUGIN_PATH=", "SLUICE_DEV_PLUGINS=")
+	cmd.Env = append(append(os.Environ(), "SLUICE_PLUGIN_PATH=", "SLUICE_DEV_PLUGINS="), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/sluice-dev/sluice/plugins/s3/internal/s3test"
+	"github.com/sluice-dev/sluice/plugins/s3/s3test"
 	"github.com/sluice-dev/sluice/sdk"
 	"github.com/sluice-dev/sluice/sdk/sdktest"
 )
