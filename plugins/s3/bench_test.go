@@ -18,8 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/s3/manager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/sluice-dev/sluice/plugins/s3/s3test"
 	"github.com/sluice-dev/sluice/plugins/s3/s3conn"
+	"github.com/sluice-dev/sluice/plugins/s3/s3test"
 	"github.com/sluice-dev/sluice/sdk"
 	"github.com/sluice-dev/sluice/sdk/sdktest"
 )
