@@ -1,0 +1,570 @@
+package redshiftconn
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/klauspost/compress/gzip"
+	"github.com/sluice-dev/sluice/sdk"
+)
+
+// encodeChunk is how much CSV the writer encodes before handing it to the
+// compressor.
+const encodeChunk = 1 << 20
+
+// writer is one write stream. Write validates and stages rows; Commit
+// loads everything staged since the last Commit in one transaction; Close
+// without Commit discards it. Not safe for concurrent calls (the engine
+// makes none).
+type writer struct {
+	c     *Connector
+	cfg   connConfig
+	d     dialect
+	opts  sinkOptions
+	mode  sdk.WriteMode
+	keys  []string
+	table tableName
+	id    string
+	dir   string
+
+	sess   session
+	schema *arrow.Schema
+	plan   *schemaPlan
+	st     *stager
+
+	staged int64 // rows staged since the last Commit
+	seq    int64 // arrival order, across the whole stream
+	loads  int
+	closed bool
+}
+
+func (c *Connector) openWriter(ctx context.Context, cfg connConfig, req sdk.WriteRequest) (*writer, error) {
+	opts, err := parseSinkOptions(req.Options, req.Entity)
+	if err != nil {
+		return nil, err
+	}
+	d := cfg.dialect()
+	table, err := d.parseTable(opts.table)
+	if err != nil {
+		return nil, err
+	}
+	mode := req.Mode
+	if mode == "" {
+		mode = sdk.WriteInsert
+	}
+	switch mode {
+	case sdk.WriteInsert, sdk.WriteUpsert, sdk.WriteUpdate, sdk.WriteDelete:
+	default:
+		return nil, fmt.Errorf("write mode %q: want insert, upsert, update or delete", mode)
+	}
+	w := &writer{c: c, cfg: cfg, d: d, opts: opts, mode: mode, keys: req.Keys, table: table, id: c.newID()}
+	w.sess, err = c.open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if req.Schema != nil {
+		if err := w.prepare(ctx, req.Schema); err != nil {
+			w.sess.Close(context.Background())
+			return nil, err
+		}
+	}
+	return w, nil
+}
+
+// prepare plans the load of records shaped like schema and starts staging.
+func (w *writer) prepare(ctx context.Context, schema *arrow.Schema) error {
+	plan, err := planSchema(ctx, w.sess, w.d, w.table, schema, w.mode, w.keys, w.opts)
+	if err != nil {
+		return err
+	}
+	for _, f := range plan.fields {
+		if _, err := newEncoder(w.d, f.field, f.col, emptyArray(f.field.Type), encodeOptions{}); err != nil {
+			return err
+		}
+	}
+	if len(plan.ignored) > 0 {
+		slog.Warn("fields without a column are not loaded (on_schema_change = ignore)", "table", plan.table.String(), "fields", plan.ignored)
+	}
+	dir, err := os.MkdirTemp("", "sluice-redshift-"+w.id+"-")
+	if err != nil {
+		return err
+	}
+	if w.opts.keepStaging {
+		slog.Info("staged files are kept", "dir", dir)
+	}
+	w.schema, w.plan, w.dir = schema, plan, dir
+	// Redshift mode uploads the parts, so they are compressed properly;
+	// PostgreSQL mode reads them back from local disk at once, where
+	// Huffman-only gzip (several times faster, still gzip) is enough.
+	level := gzip.BestSpeed
+	if !w.d.redshift {
+		level = gzip.HuffmanOnly
+	}
+	w.st = newStager(dir, w.opts.partSize, level)
+	return nil
+}
+
+// Write validates each row against Redshift's limits and the target's
+// columns; rows that pass are staged as CSV, the others come back as
+// rejected rows with a reason naming the field.
+func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) (sdk.WriteResult, error) {
+	if w.closed {
+		return sdk.WriteResult{}, errors.New("redshift: write after close")
+	}
+	if err := ctx.Err(); err != nil {
+		return sdk.WriteResult{}, err
+	}
+	if w.schema == nil {
+		if err := w.prepare(ctx, rec.Schema()); err != nil {
+			return sdk.WriteResult{}, fmt.Errorf("redshift: %w", err)
+		}
+	} else if !sameShape(w.schema, rec.Schema()) {
+		return sdk.WriteResult{}, fmt.Errorf("redshift: batch schema %s differs from the stream's %s", rec.Schema(), w.schema)
+	}
+	cols := make([]batchColumn, len(w.plan.fields))
+	eo := encodeOptions{truncateNanos: w.opts.truncateNanos}
+	for i := range w.plan.fields {
+		fp := &w.plan.fields[i]
+		arr := rec.Column(fp.idx)
+		enc, err := newEncoder(w.d, fp.field, fp.col, arr, eo)
+		if err != nil {
+			return sdk.WriteResult{}, fmt.Errorf("redshift: %w", err)
+		}
+		cols[i] = batchColumn{enc: enc, arr: arr, nulls: arr.NullN() > 0, fp: fp}
+	}
+	n := int(rec.NumRows())
+	// Large batches encode in two halves at once; the halves are staged
+	// in order, so arrival order (and the sequence column) is kept.
+	var parts [2]encoded
+	if n >= parallelRows {
+		mid := n / 2
+		done := make(chan struct{})
+		go func() {
+			parts[1] = w.encodeRange(cols, mid, n, w.seq)
+			close(done)
+		}()
+		parts[0] = w.encodeRange(cols, 0, mid, w.seq)
+		<-done
+	} else {
+		parts[0] = w.encodeRange(cols, 0, n, w.seq)
+	}
+	w.seq += int64(n)
+	var res sdk.WriteResult
+	for _, p := range parts {
+		for _, buf := range p.chunks {
+			w.st.add(buf)
+		}
+		res.Rejected = append(res.Rejected, p.rejected...)
+		w.staged += p.rows
+	}
+	return res, nil
+}
+
+// parallelRows is the batch size from which Write encodes on two
+// goroutines.
+const parallelRows = 8192
+
+type batchColumn struct {
+	enc   encodeFunc
+	arr   arrow.Array
+	nulls bool
+	fp    *fieldPlan
+}
+
+type encoded struct {
+	chunks   [][]byte
+	rejected []sdk.RejectedRow
+	rows     int64
+}
+
+// encodeRange encodes rows [from, to) as CSV chunks. The sequence number
+// of row i is seq0+i: increasing in arrival order across the stream.
+func (w *writer) encodeRange(cols []batchColumn, from, to int, seq0 int64) encoded {
+	var out encoded
+	keyed := w.mode != sdk.WriteInsert
+	buf := w.st.buffer()
+rows:
+	for i := from; i < to; i++ {
+		start := len(buf)
+		for c := range cols {
+			if c > 0 {
+				buf = append(buf, ',')
+			}
+			cl := &cols[c]
+			if cl.nulls && cl.arr.IsNull(i) {
+				if cl.fp.nonull {
+					buf = buf[:start]
+					out.rejected = append(out.rejected, sdk.RejectedRow{Row: i,
+						Reason: fmt.Sprintf("field %q: key is null; %s matches rows by key", cl.fp.field.Name, w.mode)})
+					continue rows
+				}
+				buf = append(buf, nullSentinel...)
+				continue
+			}
+			var reason string
+			buf, reason = cl.enc(buf, i)
+			if reason != "" {
+				buf = buf[:start]
+				out.rejected = append(out.rejected, sdk.RejectedRow{Row: i, Reason: reason})
+				continue rows
+			}
+		}
+		if keyed {
+			buf = append(buf, ',')
+			buf = strconv.AppendInt(buf, seq0+int64(i), 10)
+		}
+		buf = append(buf, '\n')
+		out.rows++
+		if len(buf) >= encodeChunk {
+			out.chunks = append(out.chunks, buf)
+			buf = w.st.buffer()
+		}
+	}
+	if len(buf) > 0 {
+		out.chunks = append(out.chunks, buf)
+	}
+	return out
+}
+
+// Commit loads every row staged since the last Commit, in one transaction,
+// retrying serialization conflicts with backoff. It returns the bytes of
+// CSV loaded.
+func (w *writer) Commit(ctx context.Context) (sdk.CommitResult, error) {
+	if w.closed {
+		return sdk.CommitResult{}, errors.New("redshift: commit after close")
+	}
+	if w.st == nil || w.staged == 0 {
+		if w.st != nil {
+			if _, err := w.st.flush(); err != nil {
+				return sdk.CommitResult{}, fmt.Errorf("redshift: %w", err)
+			}
+			w.st.forget(false)
+		}
+		return sdk.CommitResult{}, nil
+	}
+	parts, err := w.st.flush()
+	if err != nil {
+		return sdk.CommitResult{}, fmt.Errorf("redshift: %w", err)
+	}
+	var csvBytes int64
+	for _, p := range parts {
+		csvBytes += p.CSVBytes
+	}
+	w.loads++
+	for attempt := 0; ; attempt++ {
+		err = w.load(ctx, parts)
+		if err == nil {
+			break
+		}
+		if !retryable(err) || attempt >= w.opts.maxRetries {
+			return sdk.CommitResult{}, fmt.Errorf("redshift: load into %s: %w", w.plan.table, err)
+		}
+		wait := backoff(attempt)
+		slog.Warn("serialization conflict; retrying the load", "table", w.plan.table.String(), "attempt", attempt+1, "wait", wait, "err", err)
+		select {
+		case <-ctx.Done():
+			return sdk.CommitResult{}, fmt.Errorf("redshift: load into %s: %w", w.plan.table, ctx.Err())
+		case <-time.After(wait):
+		}
+	}
+	w.st.forget(w.opts.keepStaging)
+	w.staged = 0
+	return sdk.CommitResult{BytesWritten: csvBytes}, nil
+}
+
+// backoff is 100ms doubled per attempt, at most 5s, with ±25% jitter.
+func backoff(attempt int) time.Duration {
+	d := 100 * time.Millisecond << min(attempt, 6)
+	d = min(d, 5*time.Second)
+	return d*3/4 + time.Duration(rand.Int64N(int64(d/2)))
+}
+
+// load runs one attempt: plan against the table as it is now, then BEGIN,
+// DDL, stage, COPY, de-duplicate, merge, COMMIT. Any error rolls it all
+// back.
+func (w *writer) load(ctx context.Context, parts []part) error {
+	if w.sess.Closed() {
+		// The connection died in an earlier attempt: a new one is safe,
+		// since nothing of that attempt was committed.
+		w.sess.Close(context.Background())
+		s, err := w.c.open(ctx, w.cfg)
+		if err != nil {
+			return err
+		}
+		w.sess = s
+	}
+	plan, err := planSchema(ctx, w.sess, w.d, w.table, w.schema, w.mode, w.keys, w.opts)
+	if err != nil {
+		return err
+	}
+	if !sameFields(plan, w.plan) {
+		return fmt.Errorf("table %s changed while the stream was open; run again", plan.table)
+	}
+	q := w.loadSQL(plan)
+	var ingest func(ctx context.Context) error
+	var cleanup func()
+	if w.d.redshift {
+		ingest, cleanup, err = w.redshiftIngest(ctx, q, parts)
+	} else {
+		ingest, err = w.postgresIngest(q, parts)
+	}
+	if err != nil {
+		return err
+	}
+	if err := w.inTransaction(ctx, q, plan, ingest); err != nil {
+		return err
+	}
+	if cleanup != nil {
+		cleanup()
+	}
+	return nil
+}
+
+func sameFields(a, b *schemaPlan) bool {
+	if len(a.fields) != len(b.fields) {
+		return false
+	}
+	for i := range a.fields {
+		if a.fields[i].name != b.fields[i].name || a.fields[i].col.Kind != b.fields[i].col.Kind {
+			return false
+		}
+	}
+	return true
+}
+
+func (w *writer) loadSQL(plan *schemaPlan) *loadSQL {
+	q := &loadSQL{d: w.d, table: plan.table, mode: w.mode, keys: plan.keys,
+		stage:   fmt.Sprintf("sluice_stage_%s_%d", w.id, w.loads),
+		dedup:   fmt.Sprintf("sluice_dedup_%s_%d", w.id, w.loads),
+		distKey: foldIdent(w.opts.distKey)}
+	for _, k := range w.opts.sortKey {
+		q.sortKey = append(q.sortKey, foldIdent(k))
+	}
+	for _, f := range plan.fields {
+		q.cols = append(q.cols, f.name)
+		if f.isNew {
+			c := column{Name: f.name, Type: f.col}
+			if plan.exists {
+				q.add = append(q.add, c)
+			} else {
+				q.create = append(q.create, c)
+			}
+		}
+	}
+	return q
+}
+
+func (w *writer) inTransaction(ctx context.Context, q *loadSQL, plan *schemaPlan, ingest func(context.Context) error) (err error) {
+	if err := w.sess.Exec(ctx, "BEGIN"); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil && !w.sess.Closed() {
+			rctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if rerr := w.sess.Exec(rctx, "ROLLBACK"); rerr != nil {
+				slog.Warn("rollback failed", "err", rerr)
+			}
+		}
+	}()
+	var stmts []string
+	if !plan.exists {
+		stmts = append(stmts, q.createTable())
+	}
+	if l := q.lock(); l != "" {
+		stmts = append(stmts, l)
+	}
+	for _, c := range q.add {
+		stmts = append(stmts, q.addColumn(c))
+	}
+	if q.keyed() {
+		stmts = append(stmts, q.createStage()...)
+	}
+	for _, s := range stmts {
+		if err := w.sess.Exec(ctx, s); err != nil {
+			return err
+		}
+	}
+	if err := ingest(ctx); err != nil {
+		return err
+	}
+	if q.keyed() {
+		stmts = append([]string{q.dedupe()}, q.merge()...)
+		stmts = append(stmts, q.dropStage()...)
+		for _, s := range stmts {
+			if err := w.sess.Exec(ctx, s); err != nil {
+				return err
+			}
+		}
+	}
+	return w.sess.Exec(ctx, "COMMIT")
+}
+
+// postgresIngest feeds the staged parts, in manifest order, to COPY … FROM
+// STDIN: the same files Redshift mode uploads.
+func (w *writer) postgresIngest(q *loadSQL, parts []part) (func(context.Context) error, error) {
+	urls, sizes := make([]string, len(parts)), make([]int64, len(parts))
+	for i, p := range parts {
+		urls[i], sizes[i] = fileURL(p.Path), p.GzBytes
+	}
+	m, err := buildManifest(urls, sizes)
+	if err != nil {
+		return nil, err
+	}
+	mpath := filepath.Join(w.dir, fmt.Sprintf("manifest-%d.json", w.loads))
+	if err := os.WriteFile(mpath, m, 0o600); err != nil {
+		return nil, err
+	}
+	want := w.staged
+	return func(ctx context.Context) error {
+		paths := make([]string, len(urls))
+		for i, u := range urls {
+			if paths[i], err = localPath(u); err != nil {
+				return err
+			}
+		}
+		r, err := openParts(paths)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		n, err := w.sess.CopyFrom(ctx, r, q.copyFromStdin())
+		if err != nil {
+			return err
+		}
+		if n != want {
+			return fmt.Errorf("COPY loaded %d rows, %d were staged", n, want)
+		}
+		return nil
+	}, nil
+}
+
+// redshiftIngest uploads the parts and the manifest under a per-load
+// prefix, and returns the COPY that reads them and the cleanup that removes
+// them after the commit (unless keep_staging).
+func (w *writer) redshiftIngest(ctx context.Context, q *loadSQL, parts []part) (func(context.Context) error, func(), error) {
+	if w.c.store == nil {
+		return nil, nil, errNoObjectStore
+	}
+	if w.cfg.staging == "" {
+		return nil, nil, errors.New("redshift mode needs a staging location (staging = \"s3://bucket/prefix/\")")
+	}
+	prefix := w.stagingPrefix()
+	urls, sizes := make([]string, len(parts)), make([]int64, len(parts))
+	for i, p := range parts {
+		urls[i], sizes[i] = prefix+path.Base(p.Path), p.GzBytes
+		f, err := os.Open(p.Path)
+		if err != nil {
+			return nil, nil, err
+		}
+		err = w.c.store.Put(ctx, urls[i], f, p.GzBytes)
+		f.Close()
+		if err != nil {
+			return nil, nil, fmt.Errorf("upload %s: %w", urls[i], err)
+		}
+	}
+	m, err := buildManifest(urls, sizes)
+	if err != nil {
+		return nil, nil, err
+	}
+	murl := prefix + "manifest.json"
+	if err := w.c.store.Put(ctx, murl, bytes.NewReader(m), int64(len(m))); err != nil {
+		return nil, nil, fmt.Errorf("upload %s: %w", murl, err)
+	}
+	all := append(urls, murl)
+	want := w.staged
+	ingest := func(ctx context.Context) error {
+		if err := w.sess.Exec(ctx, q.copyFromS3(murl, w.cfg.iamRole, w.cfg.region)); err != nil {
+			return w.loadErrors(prefix, err)
+		}
+		rows, err := w.sess.Query(ctx, q.lastCopyCount())
+		if err != nil {
+			return err
+		}
+		if len(rows) != 1 || rows[0][0] != strconv.FormatInt(want, 10) {
+			return fmt.Errorf("COPY loaded %v rows, %d were staged", rows, want)
+		}
+		return nil
+	}
+	cleanup := func() {
+		if w.opts.keepStaging {
+			return
+		}
+		dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := w.c.store.Delete(dctx, all); err != nil {
+			slog.Warn("could not remove staged objects", "prefix", prefix, "err", err)
+		}
+	}
+	return ingest, cleanup, nil
+}
+
+func (w *writer) stagingPrefix() string {
+	base := strings.TrimSuffix(w.cfg.staging, "/") + "/"
+	return fmt.Sprintf("%s%s-%d/", base, w.id, w.loads)
+}
+
+// loadErrors turns a failed Redshift COPY into an error listing the rows
+// Redshift refused, read back from sys_load_error_detail (stl_load_errors
+// on clusters without it). The transaction is rolled back first: the
+// error views are readable outside it.
+func (w *writer) loadErrors(prefix string, copyErr error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if w.sess.Closed() {
+		return copyErr
+	}
+	if err := w.sess.Exec(ctx, "ROLLBACK"); err != nil {
+		return copyErr
+	}
+	rows, err := w.sess.Query(ctx, loadErrorsSQL(prefix))
+	if err != nil || len(rows) == 0 {
+		rows, err = w.sess.Query(ctx, stlLoadErrorsSQL())
+	}
+	if err != nil || len(rows) == 0 {
+		return copyErr
+	}
+	return fmt.Errorf("%w\n%s", copyErr, formatLoadErrors(rows))
+}
+
+// formatLoadErrors renders load-error rows (file, line, column, type, code,
+// message) one per line.
+func formatLoadErrors(rows [][]string) string {
+	var b strings.Builder
+	for _, r := range rows {
+		if len(r) < 6 {
+			continue
+		}
+		fmt.Fprintf(&b, "  %s line %s, column %q (%s): %s [%s]\n", path.Base(r[0]), r[1], r[2], r[3], r[5], r[4])
+	}
+	return strings.TrimRight(b.String(), "\n")
+}
+
+// Close discards whatever was staged since the last Commit and releases
+// the connection.
+func (w *writer) Close(ctx context.Context) error {
+	if w.closed {
+		return nil
+	}
+	w.closed = true
+	if w.st != nil {
+		w.st.close(w.opts.keepStaging && w.loads > 0)
+	}
+	if w.sess != nil {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		w.sess.Close(cctx)
+	}
+	return nil
+}
