@@ -3,7 +3,7 @@
 
 GO       ?= go
 BIN      := bin
-PLUGINS  := $(notdir $(wildcard plugins/*))
+PLUGINS  := $(notdir $(patsubst %/main.go,%,$(wildcard plugins/*/main.go)))
 VERSION  ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X main.version=$(VERSION)
 STATICCHECK_VERSION := v0.8.2
@@ -46,6 +46,7 @@ lint:
 ## bench: benchmarks that report ratios against a baseline measured in the same run
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./sdk/rpc/ ./engine/ ./engine/transform/ ./plugins/file/...
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./cmd/sluice/ ./plugins/s3/ ./plugins/redshift/...
 
 ## generate: regenerate the protocol code (needs protoc: apt-get install protobuf-compiler)
 generate:
