@@ -65,7 +65,7 @@ func (l *loader) decodeFilter(b *hclsyntax.Block) plan.Task {
 }
 
 func (l *loader) decodeMap(b *hclsyntax.Block, sc *scope) plan.Task {
-	t := &plan.Map{Range: b.DefRange()}
+	t := &plan.Map{Range: b.DefRange(), Loc: where(b)}
 	// Every argument but all and except is an output field, so any name is
 	// allowed here.
 	attrs, diags := attrsOf(b.Body, "a map block", nil)
@@ -109,7 +109,7 @@ func (l *loader) decodeMap(b *hclsyntax.Block, sc *scope) plan.Task {
 }
 
 func (l *loader) decodeMask(b *hclsyntax.Block, sc *scope) plan.Task {
-	t := &plan.Mask{Field: b.Labels[0], Range: b.DefRange()}
+	t := &plan.Mask{Field: b.Labels[0], Range: b.DefRange(), Loc: where(b)}
 	l.checkFieldLabel(b)
 	attrs, diags := attrsOf(b.Body, "a mask block", maskAttrs)
 	l.diags = append(l.diags, diags...)
@@ -177,7 +177,7 @@ func conflict(at *hclsyntax.Attribute, a, b string) *hcl.Diagnostic {
 }
 
 func (l *loader) decodeTruncate(b *hclsyntax.Block, sc *scope) plan.Task {
-	t := &plan.Truncate{Field: b.Labels[0], Range: b.DefRange()}
+	t := &plan.Truncate{Field: b.Labels[0], Range: b.DefRange(), Loc: where(b)}
 	l.checkFieldLabel(b)
 	attrs, diags := attrsOf(b.Body, "a truncate block", truncateAttrs)
 	l.diags = append(l.diags, diags...)
@@ -193,7 +193,7 @@ func (l *loader) decodeTruncate(b *hclsyntax.Block, sc *scope) plan.Task {
 func (l *loader) decodeValidate(b *hclsyntax.Block, sc *scope) plan.Task {
 	// A failed check fails the run unless the flow says otherwise: silently
 	// losing records is the worse surprise.
-	t := &plan.Validate{OnFail: plan.OnFailFail, Range: b.DefRange()}
+	t := &plan.Validate{OnFail: plan.OnFailFail, Range: b.DefRange(), Loc: where(b)}
 	attrs, diags := attrsOf(b.Body, "a validate block", validateAttrs)
 	l.diags = append(l.diags, diags...)
 	if a := attrs["check"]; a != nil {
@@ -213,7 +213,7 @@ func (l *loader) decodeValidate(b *hclsyntax.Block, sc *scope) plan.Task {
 }
 
 func (l *loader) decodePartition(b *hclsyntax.Block, sc *scope) *plan.Partition {
-	t := &plan.Partition{Range: b.DefRange()}
+	t := &plan.Partition{Range: b.DefRange(), Loc: where(b)}
 	attrs, diags := attrsOf(b.Body, "a partition block", partitionAttrs)
 	l.diags = append(l.diags, diags...)
 	a := attrs["keys"]
@@ -328,4 +328,18 @@ func contentRange(expr, part hcl.Range) hcl.Range {
 	r.End.Column--
 	r.End.Byte--
 	return r
+}
+
+// where records the block's label and attribute ranges for diagnostics
+// found after loading, when formulas meet the source schema.
+func where(b *hclsyntax.Block) plan.Where {
+	w := plan.Where{Attrs: make(map[string]hcl.Range, len(b.Body.Attributes))}
+	if len(b.LabelRanges) > 0 {
+		r := b.LabelRanges[0]
+		w.Label = &r
+	}
+	for name, a := range b.Body.Attributes {
+		w.Attrs[name] = a.Expr.Range()
+	}
+	return w
 }

@@ -1,6 +1,8 @@
 package plan
 
 import (
+	"time"
+
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/sluice-dev/sluice/sdk"
@@ -91,11 +93,52 @@ type ErrorPolicy struct {
 }
 
 // Trigger is a flow's `trigger "<kind>"` block: on_demand (the default),
-// schedule or event. Its arguments are kept as written until the daemon
-// gives each kind a typed form.
+// schedule or event. The schedule fields are set for schedule triggers;
+// an event trigger's arguments are kept as written until event triggers
+// get a typed form.
 type Trigger struct {
 	Kind  string
 	Range hcl.Range
+
+	// Cron is a 5-field cron expression (or a descriptor such as @hourly);
+	// a schedule trigger has either Cron or Rate.
+	Cron string
+	// Rate runs the flow every Rate, counted from Start (or from when the
+	// daemon first loads the flow).
+	Rate time.Duration
+	// Start and End bound the schedule; zero means unbounded.
+	Start time.Time
+	End   time.Time
+	// Location is the time zone cron fields are read in (nil: UTC);
+	// Timezone is its name as written.
+	Location *time.Location
+	Timezone string
+	// MaxFailures deactivates the flow after that many consecutive failed
+	// runs; 0 leaves it to the daemon's default.
+	MaxFailures int
+	// Incremental, when set, makes each scheduled run read only what
+	// changed since the previous one.
+	Incremental *Incremental
+	// AttrRanges maps each argument to its expression's range.
+	AttrRanges map[string]hcl.Range
+}
+
+// AttrRange returns the range of attribute name, or the block's range.
+func (t *Trigger) AttrRange(name string) hcl.Range {
+	if r, ok := t.AttrRanges[name]; ok {
+		return r
+	}
+	return t.Range
+}
+
+// Incremental is a schedule trigger's `incremental` block.
+type Incremental struct {
+	// Cursor is the source field that orders changes, e.g. SystemModstamp.
+	Cursor string
+	// StartFrom is where the first window starts; zero means the
+	// beginning of time.
+	StartFrom time.Time
+	Range     hcl.Range
 }
 
 // Flow is a `flow "<name>"` block.
@@ -128,6 +171,31 @@ type Task interface {
 	DeclRange() hcl.Range
 }
 
+// Where records the source ranges of a task block's label and attributes,
+// so a problem found once the schema is known points at the attribute
+// rather than the whole block.
+type Where struct {
+	// Label is the range of the block's label (the "email" of mask "email").
+	Label *hcl.Range
+	// Attrs maps an attribute name to its expression's range.
+	Attrs map[string]hcl.Range
+}
+
+// At returns the range of attribute name, or of the label when name is
+// empty, and decl when the task came from somewhere without ranges.
+func (w Where) At(name string, decl hcl.Range) hcl.Range {
+	if name == "" {
+		if w.Label != nil {
+			return *w.Label
+		}
+		return decl
+	}
+	if r, ok := w.Attrs[name]; ok {
+		return r
+	}
+	return decl
+}
+
 // Filter keeps the records for which Where is true.
 type Filter struct {
 	Where Formula
@@ -146,6 +214,7 @@ type Map struct {
 	Fields []MapField
 	All    bool
 	Except []string
+	Loc    Where
 	Range  hcl.Range
 }
 
@@ -160,6 +229,7 @@ type Mask struct {
 	Hash string
 	// Formula, when set, computes the replacement value.
 	Formula *Formula
+	Loc     Where
 	Range   hcl.Range
 }
 
@@ -167,6 +237,7 @@ type Mask struct {
 type Truncate struct {
 	Field  string
 	Length int
+	Loc    Where
 	Range  hcl.Range
 }
 
@@ -184,12 +255,14 @@ type Validate struct {
 	Check   Formula
 	OnFail  OnFail
 	Message string
+	Loc     Where
 	Range   hcl.Range
 }
 
 // Partition names the fields file and object sinks partition by.
 type Partition struct {
 	Keys  []string
+	Loc   Where
 	Range hcl.Range
 }
 

@@ -115,7 +115,12 @@ func taskName(t plan.Task) string {
 }
 
 func taskDiag(t plan.Task, summary, detail string) hcl.Diagnostics {
-	r := t.DeclRange()
+	return diagAt(t.DeclRange(), summary, detail)
+}
+
+// diagAt is a diagnostic on the tightest range known: an attribute or a
+// label from the task's plan.Where, else the block.
+func diagAt(r hcl.Range, summary, detail string) hcl.Diagnostics {
 	return hcl.Diagnostics{{Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: &r}}
 }
 
@@ -141,7 +146,7 @@ func (c *compiler) task(t plan.Task, in *arrow.Schema) (stage, *arrow.Schema, hc
 	case *plan.Partition:
 		for _, k := range t.Keys {
 			if _, ok := s.index[k]; !ok {
-				return nil, nil, taskDiag(t, "Unknown partition key",
+				return nil, nil, diagAt(t.Loc.At("keys", t.Range), "Unknown partition key",
 					fmt.Sprintf("The partition key %q is not a field at this point in the flow.%s Fields here: %s.", k, suggest(k, s.fieldNames()), listNames(s.fieldNames())))
 			}
 		}
@@ -161,7 +166,7 @@ func (c *compiler) validate(base baseStage, t *plan.Validate, s *scope) (stage, 
 		t2.OnFail = plan.OnFailFail // the safe default: nothing vanishes unnoticed
 		t = &t2
 	default:
-		return nil, nil, taskDiag(t, "Invalid on_fail",
+		return nil, nil, diagAt(t.Loc.At("on_fail", t.Range), "Invalid on_fail",
 			fmt.Sprintf("on_fail = %q is not valid; use \"drop\", \"fail\" or \"dead_letter\".", t.OnFail))
 	}
 	fm, d := c.formula(t.Check, s, wantBool, "check")
@@ -181,13 +186,13 @@ func (c *compiler) mapTask(base baseStage, t *plan.Map, s *scope) (stage, *arrow
 	except := map[string]bool{}
 	for _, e := range t.Except {
 		if _, ok := s.index[e]; !ok {
-			diags = append(diags, taskDiag(t, "Unknown field in except",
-				fmt.Sprintf("except names %q, which is not a field at this point in the flow.%s", e, suggest(e, s.fieldNames())))...)
+			diags = append(diags, diagAt(t.Loc.At("except", t.Range), "Unknown field in except",
+				fmt.Sprintf("except names %q, which is not a field at this point in the flow.%s Fields here: %s.", e, suggest(e, s.fieldNames()), listNames(s.fieldNames())))...)
 		}
 		except[e] = true
 	}
 	if len(t.Except) > 0 && !t.All {
-		diags = append(diags, taskDiag(t, "except without all",
+		diags = append(diags, diagAt(t.Loc.At("except", t.Range), "except without all",
 			"except only makes sense with all = true (it removes fields from the carried set); without all, list the fields you want instead.")...)
 	}
 	if !t.All && len(t.Fields) == 0 {
@@ -250,15 +255,16 @@ func (c *compiler) mapTask(base baseStage, t *plan.Map, s *scope) (stage, *arrow
 	return &mapStage{baseStage: base, cols: cols}, out, diags
 }
 
-// stringField finds a string field for mask and truncate.
-func stringField(t plan.Task, s *scope, name, verb string) (int, hcl.Diagnostics) {
+// stringField finds a string field for mask and truncate; at is the
+// block label that names it.
+func stringField(at hcl.Range, s *scope, name, verb string) (int, hcl.Diagnostics) {
 	i, ok := s.index[name]
 	if !ok {
-		return -1, taskDiag(t, "Unknown field",
+		return -1, diagAt(at, "Unknown field",
 			fmt.Sprintf("%s names %q, which is not a field at this point in the flow.%s Fields here: %s.", verb, name, suggest(name, s.fieldNames()), listNames(s.fieldNames())))
 	}
 	if !isStringType(s.schema.Field(i).Type) {
-		return -1, taskDiag(t, "Field is not a string",
+		return -1, diagAt(at, "Field is not a string",
 			fmt.Sprintf("%s works on strings, but %q has type %s. Convert it first with a map: %s = \"string(%s)\"; or, for mask, use formula = \"...\".", verb, name, s.schema.Field(i).Type, name, name))
 	}
 	return i, nil
@@ -273,8 +279,8 @@ func (c *compiler) mask(base baseStage, t *plan.Mask, s *scope) (stage, *arrow.S
 		}
 		i, ok := s.index[t.Field]
 		if !ok {
-			return nil, nil, taskDiag(t, "Unknown field",
-				fmt.Sprintf("mask names %q, which is not a field at this point in the flow.%s", t.Field, suggest(t.Field, s.fieldNames())))
+			return nil, nil, diagAt(t.Loc.At("", t.Range), "Unknown field",
+				fmt.Sprintf("mask names %q, which is not a field at this point in the flow.%s Fields here: %s.", t.Field, suggest(t.Field, s.fieldNames()), listNames(s.fieldNames())))
 		}
 		fm, d := c.formula(*t.Formula, s, wantValue, fmt.Sprintf("mask %q", t.Field))
 		if fm == nil {
@@ -285,22 +291,22 @@ func (c *compiler) mask(base baseStage, t *plan.Mask, s *scope) (stage, *arrow.S
 		st.out = out
 		return st, out, d
 	}
-	i, d := stringField(t, s, t.Field, "mask")
+	i, d := stringField(t.Loc.At("", t.Range), s, t.Field, "mask")
 	if d.HasErrors() {
 		return nil, nil, d
 	}
 	st.col = i
 	switch {
 	case t.KeepFirst < 0 || t.KeepLast < 0:
-		return nil, nil, taskDiag(t, "Invalid mask", "keep_first and keep_last count characters to leave visible; they cannot be negative.")
+		return nil, nil, diagAt(t.Loc.At(negativeKeep(t), t.Range), "Invalid mask", "keep_first and keep_last count characters to leave visible; they cannot be negative.")
 	case st.hash != "" && st.hash != "sha256" && st.hash != "md5":
-		return nil, nil, taskDiag(t, "Unknown hash", fmt.Sprintf("hash = %q is not supported; use \"sha256\" or \"md5\".", t.Hash))
+		return nil, nil, diagAt(t.Loc.At("hash", t.Range), "Unknown hash", fmt.Sprintf("hash = %q is not supported; use \"sha256\" or \"md5\".", t.Hash))
 	case st.hash != "" && (t.KeepFirst != 0 || t.KeepLast != 0 || t.Char != ""):
 		return nil, nil, taskDiag(t, "Conflicting mask options", "A hashed mask replaces the whole value; remove char, keep_first and keep_last.")
 	}
 	if t.Char != "" {
 		if utf8.RuneCountInString(t.Char) != 1 {
-			return nil, nil, taskDiag(t, "Invalid mask character", fmt.Sprintf("char must be exactly one character, not %q.", t.Char))
+			return nil, nil, diagAt(t.Loc.At("char", t.Range), "Invalid mask character", fmt.Sprintf("char must be exactly one character, not %q.", t.Char))
 		}
 		st.char = t.Char
 	}
@@ -317,13 +323,21 @@ func replaceField(s *arrow.Schema, i int, f arrow.Field) *arrow.Schema {
 }
 
 func (c *compiler) truncate(base baseStage, t *plan.Truncate, s *scope) (stage, *arrow.Schema, hcl.Diagnostics) {
-	i, d := stringField(t, s, t.Field, "truncate")
+	i, d := stringField(t.Loc.At("", t.Range), s, t.Field, "truncate")
 	if d.HasErrors() {
 		return nil, nil, d
 	}
 	if t.Length < 0 {
-		return nil, nil, taskDiag(t, "Invalid length", fmt.Sprintf("length must be zero or more characters, not %d.", t.Length))
+		return nil, nil, diagAt(t.Loc.At("length", t.Range), "Invalid length", fmt.Sprintf("length must be zero or more characters, not %d.", t.Length))
 	}
 	base.out = s.schema
 	return &truncateStage{baseStage: base, col: i, length: t.Length}, s.schema, nil
+}
+
+// negativeKeep names the mask attribute that is negative.
+func negativeKeep(t *plan.Mask) string {
+	if t.KeepFirst < 0 {
+		return "keep_first"
+	}
+	return "keep_last"
 }

@@ -1,9 +1,9 @@
 # Formula fixtures: task blocks that name fields. These errors point at the
-# block, not inside a string. See fields.hcl for the conventions.
+# label or attribute that names the field. See fields.hcl for the conventions.
 
 flow "mask_missing_field" {
   source "file" { path = "accounts.csv" }
-  mask "Phnoe" { keep_last = 4 } # error: mask names "Phnoe", which is not a field at this point in the flow. Did you mean "Phone"?
+  mask "Phnoe" { keep_last = 4 } # error at "Phnoe": mask names "Phnoe", which is not a field at this point in the flow. Did you mean "Phone"?
   sink "file" { path = "out" }
 }
 
@@ -33,16 +33,16 @@ flow "truncate_non_string" {
 
 flow "except_missing_field" {
   source "file" { path = "accounts.csv" }
-  map { # error: except names "Fax"
+  map {
     all    = true
-    except = ["Fax"]
+    except = ["Fax"] # error at ["Fax"]: except names "Fax"
   }
   sink "file" { path = "out" }
 }
 
 flow "partition_key_missing" {
   source "file" { path = "accounts.csv" }
-  partition { keys = ["Country"] } # error: The partition key "Country" is not a field
+  partition { keys = ["Country"] } # error at ["Country"]: The partition key "Country" is not a field
   sink "file" { path = "out" }
 }
 
