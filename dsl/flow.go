@@ -2,9 +2,12 @@ package dsl
 
 import (
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/robfig/cron/v3"
 
 	"github.com/sluice-dev/sluice/engine/plan"
 	"github.com/sluice-dev/sluice/sdk"
@@ -109,6 +112,9 @@ func (l *loader) decodeFlow(b *hclsyntax.Block, file string, sc *scope) *plan.Fl
 			if once(blk, "A flow has one trigger.") {
 				l.checkTrigger(blk)
 				f.Trigger = plan.Trigger{Kind: blk.Labels[0], Range: blk.DefRange()}
+				if f.Trigger.Kind == "schedule" {
+					l.decodeSchedule(blk, sc, &f.Trigger)
+				}
 			}
 		case "source":
 			if once(blk, "A flow reads from exactly one source.") {
@@ -243,4 +249,160 @@ func (l *loader) decodeOnError(b *hclsyntax.Block, sc *scope) plan.ErrorPolicy {
 		}
 	}
 	return p
+}
+
+var scheduleAttrs = []string{"cron", "rate", "start", "end", "timezone", "max_failures"}
+
+var incrementalAttrs = []string{"cursor", "start_from"}
+
+var scheduleRules = map[string]blockRule{
+	"incremental": {usage: `incremental { cursor = "SystemModstamp" }`},
+}
+
+// cronParser reads the cron expressions of schedule triggers: five fields
+// (minute hour day-of-month month day-of-week) or a descriptor such as
+// @hourly. The daemon parses with the same options.
+var cronParser = cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// minRate is the shortest rate a schedule may have.
+const minRate = time.Second
+
+// decodeSchedule decodes a `trigger "schedule"` block into t.
+func (l *loader) decodeSchedule(b *hclsyntax.Block, sc *scope, t *plan.Trigger) {
+	blocks, diags := blocksOf(b.Body, "a schedule trigger", scheduleRules, nil)
+	l.diags = append(l.diags, diags...)
+	attrs, diags := attrsOf(&hclsyntax.Body{Attributes: b.Body.Attributes}, "a schedule trigger", scheduleAttrs)
+	l.diags = append(l.diags, diags...)
+	t.AttrRanges = map[string]hcl.Range{}
+	for name, a := range attrs {
+		t.AttrRanges[name] = a.Expr.Range()
+	}
+	bad := func(a *hclsyntax.Attribute, summary, detail string) {
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError, Summary: summary, Detail: detail, Subject: a.Expr.Range().Ptr(),
+		})
+	}
+
+	t.Location = time.UTC
+	if a := attrs["timezone"]; a != nil {
+		if name, ok := l.str(a, sc); ok {
+			loc, err := time.LoadLocation(name)
+			if err != nil || name == "" || name == "Local" {
+				bad(a, "Unknown time zone", fmt.Sprintf("%q is not a time zone name; use an IANA name such as \"Europe/Berlin\", \"America/New_York\" or \"UTC\".", name))
+			} else {
+				t.Location, t.Timezone = loc, name
+			}
+		}
+	}
+
+	cronAttr, rateAttr := attrs["cron"], attrs["rate"]
+	switch {
+	case cronAttr == nil && rateAttr == nil:
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Missing schedule",
+			Detail:   `A schedule trigger needs a cron expression or a rate, for example cron = "*/15 * * * *" or rate = "5m".`,
+			Subject:  b.DefRange().Ptr(),
+		})
+	case cronAttr != nil && rateAttr != nil:
+		bad(rateAttr, "Conflicting schedule arguments", "A schedule trigger has either cron or rate, not both; remove one.")
+	}
+	if cronAttr != nil {
+		if expr, ok := l.str(cronAttr, sc); ok {
+			if _, err := cronParser.Parse(expr); err != nil || strings.TrimSpace(expr) == "" {
+				msg := "empty expression"
+				if err != nil {
+					msg = err.Error()
+				}
+				bad(cronAttr, "Invalid cron expression", fmt.Sprintf("%q is not a cron expression (%s). Write five fields, minute hour day-of-month month day-of-week, such as \"*/15 * * * *\" or \"0 6 * * MON-FRI\", or a descriptor such as \"@hourly\".", expr, msg))
+			} else {
+				t.Cron = expr
+			}
+		}
+	}
+	if rateAttr != nil {
+		if text, ok := l.str(rateAttr, sc); ok {
+			d, err := time.ParseDuration(strings.ReplaceAll(text, " ", ""))
+			switch {
+			case err != nil:
+				bad(rateAttr, "Invalid rate", fmt.Sprintf("%q is not a duration; write a number and a unit, such as \"30s\", \"5m\", \"1h\" or \"1h30m\".", text))
+			case d < minRate:
+				bad(rateAttr, "Invalid rate", fmt.Sprintf("A rate must be at least %s, not %q.", minRate, text))
+			default:
+				t.Rate = d
+			}
+		}
+	}
+	readTime := func(a *hclsyntax.Attribute) time.Time {
+		text, ok := l.str(a, sc)
+		if !ok {
+			return time.Time{}
+		}
+		at, err := parseScheduleTime(text, t.Location)
+		if err != nil {
+			bad(a, fmt.Sprintf("Invalid %s time", a.Name), fmt.Sprintf("%q is not a time; write RFC 3339, such as \"2026-01-01T00:00:00Z\", or a date and time without an offset, read in the trigger's timezone.", text))
+		}
+		return at
+	}
+	if a := attrs["start"]; a != nil {
+		t.Start = readTime(a)
+	}
+	if a := attrs["end"]; a != nil {
+		t.End = readTime(a)
+		if !t.End.IsZero() && !t.Start.IsZero() && !t.End.After(t.Start) {
+			bad(a, "Schedule ends before it starts", fmt.Sprintf("end (%s) must be after start (%s).", t.End.Format(time.RFC3339), t.Start.Format(time.RFC3339)))
+		}
+	}
+	if a := attrs["max_failures"]; a != nil {
+		if n, ok := l.count(a, sc, 0); ok {
+			t.MaxFailures = n
+		}
+	}
+
+	var incBlock *hclsyntax.Block
+	for _, blk := range blocks {
+		if incBlock != nil {
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Duplicate incremental block",
+				Detail:   fmt.Sprintf("A schedule trigger pulls incrementally one way. The first incremental block is at %s; merge them or remove one.", incBlock.DefRange()),
+				Subject:  blk.DefRange().Ptr(),
+			})
+			continue
+		}
+		incBlock = blk
+		inc := &plan.Incremental{Range: blk.DefRange()}
+		iattrs, diags := attrsOf(blk.Body, "an incremental block", incrementalAttrs)
+		l.diags = append(l.diags, diags...)
+		if a := iattrs["cursor"]; a != nil {
+			if c, ok := l.str(a, sc); ok {
+				if c == "" {
+					bad(a, "Empty cursor", "cursor names the source field that orders changes, such as \"SystemModstamp\" or \"updated_at\".")
+				}
+				inc.Cursor = c
+			}
+		} else {
+			l.diags = append(l.diags, missingArg(blk, "cursor", `cursor = "SystemModstamp"`))
+		}
+		if a := iattrs["start_from"]; a != nil {
+			inc.StartFrom = readTime(a)
+		}
+		t.Incremental = inc
+	}
+}
+
+// parseScheduleTime reads RFC 3339, or a date and time without an offset
+// in loc.
+func parseScheduleTime(text string, loc *time.Location) (time.Time, error) {
+	if at, err := time.Parse(time.RFC3339, text); err == nil {
+		return at, nil
+	}
+	var err error
+	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02T15:04", "2006-01-02"} {
+		var at time.Time
+		if at, err = time.ParseInLocation(layout, text, loc); err == nil {
+			return at, nil
+		}
+	}
+	return time.Time{}, err
 }

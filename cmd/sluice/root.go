@@ -59,6 +59,7 @@ func newRootCommand() *cobra.Command {
 		newConnectorsCommand(g), newEntitiesCommand(g), newDescribeCommand(g),
 		newPluginsCommand(g), newFmtCommand(), newVersionCommand(), newImportCommand(),
 	)
+	root.AddCommand(newServeCommand(g), newHistoryCommand(g), newStateCommand(g))
 	return root
 }
 
