@@ -63,6 +63,9 @@ type RunResult struct {
 	DeadLetter string
 	// Checkpoint is the last position saved, if the source reported one.
 	Checkpoint []byte
+	// ResumedFrom is the position an incremental run started from (nil
+	// for a full read or a first run).
+	ResumedFrom []byte
 }
 
 // RunOptions tune one run.
@@ -139,6 +142,8 @@ type run struct {
 	cps     map[int][]byte
 	cpSeq   int
 	savedCP []byte
+	// resumedFrom is the checkpoint an incremental run started from.
+	resumedFrom []byte
 }
 
 // fail records the run's first error; later ones are consequences.
@@ -190,6 +195,7 @@ func (p *Prepared) Run(ctx context.Context, ro RunOptions) *RunResult {
 			Rejected: c.rejected.Load(), BytesWritten: c.bytes.Load()})
 	}
 	res.Checkpoint = r.savedCP
+	res.ResumedFrom = r.resumedFrom
 	if r.dead.count > 0 {
 		res.DeadLetter = r.dead.path
 	}
@@ -285,12 +291,17 @@ func (r *run) execute(parent context.Context) error {
 		sinkChs[i] = make(chan item, r.depth())
 	}
 
+	resume, err := r.resumePosition(ctx)
+	if err != nil {
+		_ = closeWriters()
+		return err
+	}
 	g.Go(func() error {
 		defer close(srcCh)
 		src := p.Source.(sdk.Source)
 		err := src.Read(ctx, sdk.ReadRequest{
 			Entity: p.Flow.Source.Entity, Fields: p.Flow.Source.Fields,
-			Options: p.Flow.Source.Options, Limits: p.opts.Limits,
+			Options: p.Flow.Source.Options, Limits: p.opts.Limits, Checkpoint: resume,
 		}, &sourceSender{r: r, ch: srcCh})
 		if err != nil {
 			if first := r.firstErr(); first != nil {
@@ -316,7 +327,7 @@ func (r *run) execute(parent context.Context) error {
 	for i := range p.Sinks {
 		g.Go(func() error { return r.write(ctx, i, writers[i], sinkChs[i]) })
 	}
-	err := g.Wait()
+	err = g.Wait()
 	// Whatever is still queued after a failure is released here.
 	for it := range srcCh {
 		if it.rec != nil {
@@ -338,6 +349,21 @@ func (r *run) execute(parent context.Context) error {
 		err = cerr
 	}
 	return err
+}
+
+// resumePosition is where the source starts: the stored checkpoint for a
+// flow that pulls incrementally, nothing (a full read) otherwise.
+func (r *run) resumePosition(ctx context.Context) ([]byte, error) {
+	store := r.p.opts.Checkpoints
+	if store == nil || r.p.Flow.Trigger.Incremental == nil {
+		return nil, nil
+	}
+	pos, err := store.Load(ctx, r.p.Flow.Name)
+	if err != nil {
+		return nil, fmt.Errorf("resume %s: %w", r.p.Flow.Name, err)
+	}
+	r.resumedFrom = pos
+	return pos, nil
 }
 
 // sourceSender is the RecordSender the source writes into.
