@@ -36,13 +36,30 @@ var connectionAttributes = []sdk.Attribute{
 	{Name: "iam_role", Type: sdk.TypeString,
 		Description: "Redshift mode: the IAM role ARN COPY uses to read the staging location (\"default\" for the cluster's default role)."},
 	{Name: "region", Type: sdk.TypeString,
-		Description: "Redshift mode: the staging bucket's region, when it differs from the cluster's."},
+		Description: "Redshift mode: the staging bucket's region. The uploads use it, and COPY names it (REGION) so the cluster can read a bucket in another region. Default: from the environment or shared config, else us-east-1."},
+	{Name: "s3_endpoint", Type: sdk.TypeString,
+		Description: "Redshift mode: custom endpoint URL of an S3-compatible store for the uploads (buckets are then addressed path-style). COPY itself always reads S3."},
+	{Name: "access_key_id", Type: sdk.TypeString,
+		Description: "Static AWS access key id for the staging uploads and the Data API; needs secret_access_key. Without keys, profile or role_arn: the default AWS credential chain."},
+	{Name: "secret_access_key", Type: sdk.TypeString, Sensitive: true,
+		Description: "Static AWS secret access key."},
+	{Name: "session_token", Type: sdk.TypeString, Sensitive: true,
+		Description: "Session token that goes with temporary static keys."},
+	{Name: "profile", Type: sdk.TypeString,
+		Description: "Shared config/credentials profile to take the AWS credentials from."},
+	{Name: "role_arn", Type: sdk.TypeString,
+		Description: "IAM role to assume with STS, starting from the other credentials (or the default chain), for the uploads and the Data API. COPY reads the files with iam_role, not this."},
+	{Name: "external_id", Type: sdk.TypeString,
+		Description: "External id the role's trust policy requires."},
 	{Name: "transport", Type: sdk.TypeString, Default: TransportWire,
-		Description: "wire (PostgreSQL protocol through pgx) or data_api (the Redshift Data API; not implemented yet)."},
-	{Name: "cluster_identifier", Type: sdk.TypeString, Description: "Data API: the provisioned cluster."},
-	{Name: "workgroup_name", Type: sdk.TypeString, Description: "Data API: the Serverless workgroup."},
+		Description: "wire (PostgreSQL protocol through pgx, with dsn) or data_api (the Redshift Data API: each load is one BatchExecuteStatement; Redshift mode only; reads need the wire transport)."},
+	{Name: "cluster_identifier", Type: sdk.TypeString, Description: "Data API: the provisioned cluster (or set workgroup_name)."},
+	{Name: "workgroup_name", Type: sdk.TypeString, Description: "Data API: the Serverless workgroup (or set cluster_identifier)."},
 	{Name: "database", Type: sdk.TypeString, Description: "Data API: the database."},
-	{Name: "secret_arn", Type: sdk.TypeString, Sensitive: true, Description: "Data API: the Secrets Manager secret holding the credentials."},
+	{Name: "secret_arn", Type: sdk.TypeString, Sensitive: true, Description: "Data API: the Secrets Manager secret holding the database credentials. Without it (and without db_user) the database user derives from the IAM identity."},
+	{Name: "db_user", Type: sdk.TypeString, Description: "Data API, provisioned cluster: the database user to get temporary credentials for (redshift:GetClusterCredentials), instead of secret_arn."},
+	{Name: "cluster_region", Type: sdk.TypeString, Description: "Data API: the cluster's or workgroup's region, when it differs from region."},
+	{Name: "data_api_endpoint", Type: sdk.TypeString, Description: "Data API: custom endpoint URL (a VPC endpoint, a test server)."},
 }
 
 var sinkAttributes = []sdk.Attribute{
@@ -81,6 +98,14 @@ type connConfig struct {
 	iamRole   string
 	region    string
 	transport string
+
+	aws awsConfig
+	// Data API target
+	clusterID string
+	workgroup string
+	database  string
+	secretARN string
+	dbUser    string
 }
 
 func (c connConfig) dialect() dialect {
@@ -98,6 +123,23 @@ func parseConnConfig(v sdk.Values) (connConfig, sdk.Diagnostics) {
 		iamRole:   v.String("iam_role", ""),
 		region:    v.String("region", ""),
 		transport: v.String("transport", TransportWire),
+		clusterID: v.String("cluster_identifier", ""),
+		workgroup: v.String("workgroup_name", ""),
+		database:  v.String("database", ""),
+		secretARN: v.String("secret_arn", ""),
+		dbUser:    v.String("db_user", ""),
+	}
+	c.aws = awsConfig{
+		region:          c.region,
+		s3Endpoint:      v.String("s3_endpoint", ""),
+		accessKeyID:     v.String("access_key_id", ""),
+		secretKey:       v.String("secret_access_key", ""),
+		sessionToken:    v.String("session_token", ""),
+		profile:         v.String("profile", ""),
+		roleARN:         v.String("role_arn", ""),
+		externalID:      v.String("external_id", ""),
+		clusterRegion:   v.String("cluster_region", ""),
+		dataAPIEndpoint: v.String("data_api_endpoint", ""),
 	}
 	var diags sdk.Diagnostics
 	switch c.mode {
@@ -113,8 +155,7 @@ func parseConnConfig(v sdk.Values) (connConfig, sdk.Diagnostics) {
 			diags = append(diags, sdk.Errorf([]string{"dsn"}, "invalid dsn", "want a postgres://user:password@host:port/db URL"))
 		}
 	case TransportDataAPI:
-		diags = append(diags, sdk.Errorf([]string{"transport"}, "not implemented",
-			"the Redshift Data API transport is not implemented yet; use transport = %q with a dsn", TransportWire))
+		diags = append(diags, c.checkDataAPI()...)
 	default:
 		diags = append(diags, sdk.Errorf([]string{"transport"}, "unknown transport", "%q: want %q or %q", c.transport, TransportWire, TransportDataAPI))
 	}
@@ -128,7 +169,51 @@ func parseConnConfig(v sdk.Values) (connConfig, sdk.Diagnostics) {
 	if strings.ContainsAny(c.iamRole+c.region, `'\`) {
 		diags = append(diags, sdk.Errorf([]string{"iam_role"}, "invalid value", "quotes and backslashes are not supported"))
 	}
+	a := c.aws
+	if (a.accessKeyID == "") != (a.secretKey == "") {
+		p := "secret_access_key"
+		if a.accessKeyID == "" {
+			p = "access_key_id"
+		}
+		diags = append(diags, sdk.Errorf([]string{p}, "incomplete static credentials", "access_key_id and secret_access_key go together"))
+	}
+	if a.accessKeyID != "" && a.profile != "" {
+		diags = append(diags, sdk.Errorf([]string{"profile"}, "two credential sources", "set either static keys or a profile, not both"))
+	}
+	if a.externalID != "" && a.roleARN == "" {
+		diags = append(diags, sdk.Errorf([]string{"external_id"}, "external_id needs role_arn", "an external id only applies to an assumed role"))
+	}
 	return c, diags
+}
+
+// checkDataAPI checks the Data API's target: one of cluster_identifier and
+// workgroup_name, a database, and at most one of secret_arn and db_user.
+func (c connConfig) checkDataAPI() sdk.Diagnostics {
+	var diags sdk.Diagnostics
+	if c.mode != ModeRedshift {
+		diags = append(diags, sdk.Errorf([]string{"transport"}, "data_api needs redshift mode",
+			"the Data API has no COPY … FROM STDIN; postgres mode needs the wire transport"))
+	}
+	switch {
+	case c.clusterID == "" && c.workgroup == "":
+		diags = append(diags, sdk.Errorf([]string{"cluster_identifier"}, "missing target", "the Data API needs cluster_identifier or workgroup_name"))
+	case c.clusterID != "" && c.workgroup != "":
+		diags = append(diags, sdk.Errorf([]string{"workgroup_name"}, "two targets", "set cluster_identifier or workgroup_name, not both"))
+	}
+	if c.database == "" {
+		diags = append(diags, sdk.Errorf([]string{"database"}, "missing database", "the Data API needs the database name"))
+	}
+	if c.secretARN != "" && c.dbUser != "" {
+		diags = append(diags, sdk.Errorf([]string{"db_user"}, "two database credentials", "set secret_arn or db_user, not both"))
+	}
+	if c.dbUser != "" && c.workgroup != "" {
+		diags = append(diags, sdk.Errorf([]string{"db_user"}, "db_user needs a cluster", "on Serverless the database user derives from the IAM identity; use secret_arn or neither"))
+	}
+	if c.dsn != "" {
+		diags = append(diags, sdk.Diagnostic{Severity: sdk.SeverityWarning, Path: []string{"dsn"}, Summary: "dsn unused",
+			Detail: "the Data API transport does not use the dsn"})
+	}
+	return diags
 }
 
 // sinkOptions are the evaluated sink block plus the engine's mode and keys.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/sluice-dev/sluice/sdk"
 )
@@ -24,9 +25,13 @@ type Connector struct {
 	cfg        connConfig
 	configured bool
 
-	// store uploads Redshift mode's staged files. Nil until the S3
-	// connector provides one (see ObjectStore).
+	// store uploads Redshift mode's staged files: the staging bucket's S3
+	// client, built by Configure when staging is set (tests replace it).
 	store ObjectStore
+	// dataAPI is the Data API client of transport = "data_api".
+	dataAPI dataAPIClient
+	// pollFirst and pollMax override the Data API's polling (tests).
+	pollFirst, pollMax time.Duration
 	// open opens a pinned session; tests replace it.
 	open func(ctx context.Context, cfg connConfig) (session, error)
 	// newID names a write stream's staging tables and prefix.
@@ -44,14 +49,35 @@ var (
 
 // New returns an unconfigured Redshift connector.
 func New() *Connector {
-	return &Connector{
-		open: func(ctx context.Context, cfg connConfig) (session, error) { return connect(ctx, cfg.dsn) },
-		newID: func() string {
-			var b [4]byte
-			rand.Read(b[:])
-			return hex.EncodeToString(b[:])
-		},
+	c := &Connector{}
+	c.open = c.openSession
+	c.newID = func() string {
+		var b [4]byte
+		rand.Read(b[:])
+		return hex.EncodeToString(b[:])
 	}
+	return c
+}
+
+// openSession opens a session of the configured transport.
+func (c *Connector) openSession(ctx context.Context, cfg connConfig) (session, error) {
+	if cfg.transport != TransportDataAPI {
+		return connect(ctx, cfg.dsn)
+	}
+	c.mu.Lock()
+	client, first, most := c.dataAPI, c.pollFirst, c.pollMax
+	c.mu.Unlock()
+	if client == nil {
+		return nil, errors.New("the Data API client is not configured")
+	}
+	s := newDataAPISession(client, cfg)
+	if first > 0 {
+		s.pollFirst = first
+	}
+	if most > 0 {
+		s.pollMax = most
+	}
+	return s, nil
 }
 
 // Spec describes the connector and the attributes of its blocks.
@@ -68,15 +94,34 @@ func (c *Connector) Spec() sdk.Spec {
 	}
 }
 
-// Configure checks and keeps the connection block. It does not connect:
-// Check does.
+// Configure checks and keeps the connection block and builds the AWS
+// clients it needs: the staging bucket's S3 client in Redshift mode with
+// staging set, the Data API client with transport = "data_api". It does
+// not connect: Check does.
 func (c *Connector) Configure(ctx context.Context, config sdk.Values) sdk.Diagnostics {
 	cfg, diags := parseConnConfig(config)
 	if diags.HasErrors() {
 		return diags
 	}
+	var store ObjectStore
+	if cfg.mode == ModeRedshift && cfg.staging != "" {
+		s, err := newS3Store(ctx, cfg.aws)
+		if err != nil {
+			return append(diags, sdk.Errorf(nil, "cannot build the staging bucket's S3 client", "%v", err))
+		}
+		store = s
+	}
+	var client dataAPIClient
+	if cfg.transport == TransportDataAPI {
+		dc, _, err := cfg.aws.newDataAPIClient(ctx)
+		if err != nil {
+			return append(diags, sdk.Errorf(nil, "cannot build the Redshift Data API client", "%v", err))
+		}
+		client = dc
+	}
 	c.mu.Lock()
 	c.cfg, c.configured = cfg, true
+	c.store, c.dataAPI = store, client
 	c.mu.Unlock()
 	return diags
 }

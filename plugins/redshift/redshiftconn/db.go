@@ -13,7 +13,8 @@ import (
 
 // session is one pinned database session: temp tables live in it, and a
 // load's statements run in it in order. The wire transport is pgx; the
-// Redshift Data API would be another implementation (not built yet).
+// Redshift Data API (dataapi.go) has no pinned session, so it also
+// implements batcher and a load sends its transaction there whole.
 type session interface {
 	// Exec runs one statement without parameters (pgx then uses the simple
 	// protocol: nothing is prepared, which Redshift prefers).
@@ -114,6 +115,10 @@ func wrapSQL(ctx context.Context, err error, sql string) error {
 // deadlock 40P01, and Redshift's "1023" serializable isolation violation,
 // which arrives as SQLSTATE XX000.
 func retryable(err error) bool {
+	var de *dataAPIError
+	if errors.As(err, &de) {
+		return de.retryable()
+	}
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
 		return false

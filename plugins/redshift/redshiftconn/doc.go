@@ -19,7 +19,7 @@
 // Accepted rows are encoded as CSV with an unquoted NULL marker and
 // compressed into gzip parts on local disk while the next batch encodes.
 // Commit loads them in one transaction on the writer's one pinned
-// connection:
+// connection (with the Data API: in one batch, see Transports):
 //
 //	BEGIN
 //	CREATE TABLE IF NOT EXISTS …           (when the table is missing)
@@ -49,11 +49,58 @@
 // field is an error naming the column and both types: column types are
 // never changed.
 //
-// Redshift mode uploads the parts and a manifest through an ObjectStore;
-// the S3 implementation arrives with the S3 connector, so until then
-// Redshift mode generates its SQL (pinned by golden tests) but its Commit
-// reports that uploads are not available. The Redshift Data API transport
-// is declared but not implemented.
+// # Staging in S3 (Redshift mode)
+//
+// Commit uploads the gzip CSV parts and then the manifest (every entry
+// mandatory, with its content_length) under the load's own prefix,
+//
+//	<staging>/[<flow>/][<run>/]<stream id>-<commit sequence>/part-NNNNN.csv.gz
+//	<staging>/[<flow>/][<run>/]<stream id>-<commit sequence>/manifest.json
+//
+// (flow and run reduced to [A-Za-z0-9._-]), then runs the transaction above
+// with COPY … FROM '<prefix>manifest.json' IAM_ROLE … [REGION …] MANIFEST
+// FORMAT AS CSV GZIP …, checks pg_last_copy_count() against the rows
+// staged, and after the COMMIT deletes the objects unless keep_staging. A
+// failed load leaves them for inspection, and its error lists the rows
+// Redshift refused (sys_load_error_detail for the prefix, stl_load_errors
+// as the fallback). An upload that fails (a missing bucket, refused
+// credentials) fails Commit before any SQL runs, naming the bucket and
+// where the credentials came from, never a secret.
+//
+// The uploads use aws-sdk-go-v2 with the S3 connector's attribute names:
+// region, s3_endpoint (an S3-compatible store, addressed path-style),
+// access_key_id + secret_access_key [+ session_token], profile, role_arn
+// [+ external_id], or else the default credential chain. COPY reads the
+// files with iam_role, the cluster's identity, not these.
+//
+// # Transports
+//
+// The wire transport (dsn) is pgx on one pinned connection: the
+// transaction runs statement by statement. transport = "data_api" uses the
+// Redshift Data API (cluster_identifier or workgroup_name, database, and
+// secret_arn, db_user or the IAM identity; cluster_region and
+// data_api_endpoint when needed). The Data API has no pinned connection:
+// each catalog query is one ExecuteStatement, and a load's whole
+// transaction, BEGIN to COMMIT with exactly the wire transport's
+// statements, is one BatchExecuteStatement, which runs serially in one
+// database session (so the temp staging tables live through it) and rolls
+// back entirely when a statement fails. Every call polls DescribeStatement
+// (50ms doubling to 2s) until FINISHED; FAILED and ABORTED statements
+// return Redshift's message naming the statement; results are read with
+// GetStatementResult, page by page. Because a batch cannot stop between
+// its statements, the COPY row count is compared after it: a mismatch is
+// reported as an error although the batch has committed (MAXERROR 0 and
+// mandatory manifest entries make COPY fail rather than load fewer rows).
+// Serialization conflicts (1023 in the error text) retry the batch.
+// Secrets (secret_access_key, session_token, secret_arn) are replaced in
+// every message. Reads (DescribeEntity, Read) need the wire transport.
+//
+// Not verified against a real cluster (none is reachable from the tests,
+// which pin the SQL with golden files and run the uploads against
+// versitygw and the Data API against a JSON fake): that an explicit
+// BEGIN…COMMIT inside a BatchExecuteStatement behaves as with autocommit
+// off (reported by classmethod, 2023), the Data API's statement size limit,
+// and the sys_load_error_detail columns on Serverless.
 //
 // # Reading
 //

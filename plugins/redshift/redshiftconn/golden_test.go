@@ -29,10 +29,18 @@ type recorder struct {
 	copied   string                // pg_last_copy_count answer
 	failCopy bool
 	closed   bool
+	// onCopy, when set, runs at the COPY (before failCopy); its error is
+	// the COPY's.
+	onCopy func(sql string) error
 }
 
 func (r *recorder) Exec(ctx context.Context, sql string) error {
 	r.stmts = append(r.stmts, sql)
+	if r.onCopy != nil && strings.HasPrefix(sql, "COPY") {
+		if err := r.onCopy(sql); err != nil {
+			return err
+		}
+	}
 	if r.failCopy && strings.HasPrefix(sql, "COPY") {
 		return &pgconn.PgError{Severity: "ERROR", Code: "XX000", Message: "Load into table 'sluice_stage_0001_1' failed. Check 'sys_load_error_detail' system table for details."}
 	}
@@ -93,11 +101,11 @@ func redshiftConnector(t *testing.T, rec *recorder, store *memStore) *Connector 
 	c := New()
 	c.open = func(ctx context.Context, cfg connConfig) (session, error) { return rec, nil }
 	c.newID = func() string { return "0001" }
-	c.store = store
 	if err := c.Configure(context.Background(), sdk.Values{"dsn": "postgres://u:p@example.invalid:5439/dev",
 		"staging": "s3://bkt/sluice/", "iam_role": "arn:aws:iam::123456789012:role/rs-load"}).Err(); err != nil {
 		t.Fatal(err)
 	}
+	c.store = store
 	return c
 }
 
@@ -275,10 +283,16 @@ func TestRedshiftLoadErrorsReadBack(t *testing.T) {
 	golden(t, "copy_error.sql", script(rec.stmts))
 }
 
-func TestRedshiftModeWithoutObjectStore(t *testing.T) {
+func TestRedshiftModeWithoutStaging(t *testing.T) {
 	rec := &recorder{copied: "3", columns: map[string][][]string{}}
-	c := redshiftConnector(t, rec, nil)
-	c.store = nil
+	c := New()
+	c.open = func(ctx context.Context, cfg connConfig) (session, error) { return rec, nil }
+	if err := c.Configure(context.Background(), sdk.Values{"dsn": "postgres://u:p@example.invalid:5439/dev"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if c.store != nil {
+		t.Fatal("an S3 client without a staging location")
+	}
 	w, err := c.OpenWriter(context.Background(), sdk.WriteRequest{Entity: "events", Schema: arrow.NewSchema(goldenFields, nil)})
 	if err != nil {
 		t.Fatal(err)
@@ -287,8 +301,13 @@ func TestRedshiftModeWithoutObjectStore(t *testing.T) {
 	if _, err := w.Write(context.Background(), goldenBatch(t)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.Commit(context.Background()); err == nil || !strings.Contains(err.Error(), "S3 uploads are not implemented yet") {
+	if _, err := w.Commit(context.Background()); err == nil || !strings.Contains(err.Error(), `needs a staging location (staging = "s3://bucket/prefix/")`) {
 		t.Fatalf("Commit = %v", err)
+	}
+	for _, s := range rec.stmts {
+		if s == "BEGIN" {
+			t.Fatal("a transaction began without staged files")
+		}
 	}
 }
 

@@ -21,7 +21,11 @@ import (
 	"github.com/sluice-dev/sluice/sdk"
 )
 
-func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+func TestMain(m *testing.M) {
+	code := pgtest.Main(m)
+	stopS3()
+	os.Exit(code)
+}
 
 // testDB is a fresh database on the shared test cluster.
 type testDB struct {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
 	"github.com/sluice-dev/sluice/sdk"
 	"github.com/sluice-dev/sluice/sdk/sdktest"
 )
@@ -14,8 +16,10 @@ import (
 // TestRealRedshift runs against a real cluster when REDSHIFT_TEST_DSN is
 // set (postgres://user:password@cluster:5439/dev?sslmode=require). It
 // checks the connection, creates a scratch table with the loader's own
-// DDL, reads it back through the source and drops it. Loads need S3
-// staging, which comes with the S3 connector.
+// DDL, reads it back through the source and drops it. With
+// REDSHIFT_TEST_STAGING (s3://bucket/prefix/) and REDSHIFT_TEST_IAM_ROLE
+// (a role the cluster may assume to read it) it also loads rows through S3
+// staging and COPY, with the default AWS credential chain for the uploads.
 func TestRealRedshift(t *testing.T) {
 	dsn := os.Getenv("REDSHIFT_TEST_DSN")
 	if dsn == "" {
@@ -54,5 +58,26 @@ func TestRealRedshift(t *testing.T) {
 	}
 	if col.Rows() != 2 || len(col.Checkpoints) == 0 {
 		t.Fatalf("read %d rows, %d checkpoints", col.Rows(), len(col.Checkpoints))
+	}
+
+	staging, role := os.Getenv("REDSHIFT_TEST_STAGING"), os.Getenv("REDSHIFT_TEST_IAM_ROLE")
+	if staging == "" || role == "" {
+		t.Log("set REDSHIFT_TEST_STAGING and REDSHIFT_TEST_IAM_ROLE to load through S3 staging as well")
+		return
+	}
+	lc := New()
+	if err := lc.Configure(ctx, sdk.Values{"dsn": dsn, "staging": staging, "iam_role": role,
+		"region": os.Getenv("REDSHIFT_TEST_REGION")}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	fields := []arrow.Field{i64("id"), str("name")}
+	load(t, lc, sdk.WriteRequest{Entity: table, Mode: sdk.WriteUpsert, Keys: []string{"id"}},
+		batch(t, fields, []any{int64(2), int64(3)}, []any{"B", "C"}))
+	rows, err := s.Query(ctx, "SELECT CAST(id AS VARCHAR), name FROM "+q.table.String()+" ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(rows) != "[[1 a] [2 B] [3 C]]" {
+		t.Fatalf("rows after the load: %v", rows)
 	}
 }

@@ -37,6 +37,9 @@ type writer struct {
 	table tableName
 	id    string
 	dir   string
+	flow  string // names the staging prefix
+	run   string
+	store ObjectStore
 
 	sess   session
 	schema *arrow.Schema
@@ -68,7 +71,11 @@ func (c *Connector) openWriter(ctx context.Context, cfg connConfig, req sdk.Writ
 	default:
 		return nil, fmt.Errorf("write mode %q: want insert, upsert, update or delete", mode)
 	}
-	w := &writer{c: c, cfg: cfg, d: d, opts: opts, mode: mode, keys: req.Keys, table: table, id: c.newID()}
+	c.mu.Lock()
+	store := c.store
+	c.mu.Unlock()
+	w := &writer{c: c, cfg: cfg, d: d, opts: opts, mode: mode, keys: req.Keys, table: table, id: c.newID(),
+		flow: req.FlowName, run: req.RunID, store: store}
 	w.sess, err = c.open(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -292,7 +299,9 @@ func backoff(attempt int) time.Duration {
 
 // load runs one attempt: plan against the table as it is now, then BEGIN,
 // DDL, stage, COPY, de-duplicate, merge, COMMIT. Any error rolls it all
-// back.
+// back. In Redshift mode the parts and the manifest are uploaded first and
+// removed after the commit (unless keep_staging); a failed load leaves
+// them for inspection.
 func (w *writer) load(ctx context.Context, parts []part) error {
 	if w.sess.Closed() {
 		// The connection died in an earlier attempt: a new one is safe,
@@ -312,22 +321,26 @@ func (w *writer) load(ctx context.Context, parts []part) error {
 		return fmt.Errorf("table %s changed while the stream was open; run again", plan.table)
 	}
 	q := w.loadSQL(plan)
-	var ingest func(ctx context.Context) error
-	var cleanup func()
-	if w.d.redshift {
-		ingest, cleanup, err = w.redshiftIngest(ctx, q, parts)
+	if !w.d.redshift {
+		ingest, err := w.postgresIngest(q, parts)
+		if err != nil {
+			return err
+		}
+		return w.inTransaction(ctx, q, plan, ingest)
+	}
+	up, err := w.upload(ctx, parts)
+	if err != nil {
+		return err
+	}
+	if b, ok := w.sess.(batcher); ok {
+		err = w.batchLoad(ctx, b, q, plan, up)
 	} else {
-		ingest, err = w.postgresIngest(q, parts)
+		err = w.inTransaction(ctx, q, plan, func(ctx context.Context) error { return w.copyS3(ctx, q, up) })
 	}
 	if err != nil {
 		return err
 	}
-	if err := w.inTransaction(ctx, q, plan, ingest); err != nil {
-		return err
-	}
-	if cleanup != nil {
-		cleanup()
-	}
+	w.removeStaged(up)
 	return nil
 }
 
@@ -365,6 +378,28 @@ func (w *writer) loadSQL(plan *schemaPlan) *loadSQL {
 	return q
 }
 
+// txStatements are a load's statements inside its transaction, before
+// and after the ingest (COPY): the same text for every transport.
+func (w *writer) txStatements(q *loadSQL, plan *schemaPlan) (before, after []string) {
+	if !plan.exists {
+		before = append(before, q.createTable())
+	}
+	if l := q.lock(); l != "" {
+		before = append(before, l)
+	}
+	for _, c := range q.add {
+		before = append(before, q.addColumn(c))
+	}
+	if q.keyed() {
+		before = append(before, q.createStage()...)
+		after = append([]string{q.dedupe()}, q.merge()...)
+		after = append(after, q.dropStage()...)
+	}
+	return before, after
+}
+
+// inTransaction runs a load statement by statement on the pinned wire
+// session.
 func (w *writer) inTransaction(ctx context.Context, q *loadSQL, plan *schemaPlan, ingest func(context.Context) error) (err error) {
 	if err := w.sess.Exec(ctx, "BEGIN"); err != nil {
 		return err
@@ -378,20 +413,8 @@ func (w *writer) inTransaction(ctx context.Context, q *loadSQL, plan *schemaPlan
 			}
 		}
 	}()
-	var stmts []string
-	if !plan.exists {
-		stmts = append(stmts, q.createTable())
-	}
-	if l := q.lock(); l != "" {
-		stmts = append(stmts, l)
-	}
-	for _, c := range q.add {
-		stmts = append(stmts, q.addColumn(c))
-	}
-	if q.keyed() {
-		stmts = append(stmts, q.createStage()...)
-	}
-	for _, s := range stmts {
+	before, after := w.txStatements(q, plan)
+	for _, s := range before {
 		if err := w.sess.Exec(ctx, s); err != nil {
 			return err
 		}
@@ -399,16 +422,52 @@ func (w *writer) inTransaction(ctx context.Context, q *loadSQL, plan *schemaPlan
 	if err := ingest(ctx); err != nil {
 		return err
 	}
-	if q.keyed() {
-		stmts = append([]string{q.dedupe()}, q.merge()...)
-		stmts = append(stmts, q.dropStage()...)
-		for _, s := range stmts {
-			if err := w.sess.Exec(ctx, s); err != nil {
-				return err
-			}
+	for _, s := range after {
+		if err := w.sess.Exec(ctx, s); err != nil {
+			return err
 		}
 	}
 	return w.sess.Exec(ctx, "COMMIT")
+}
+
+// batchLoad sends the whole transaction, BEGIN to COMMIT, as one batch:
+// the statements are the wire transport's, in the same order. The batch
+// cannot stop itself between statements, so the row count COPY reports is
+// compared after the batch; MAXERROR 0 and the mandatory manifest entries
+// already make COPY fail rather than load fewer rows.
+func (w *writer) batchLoad(ctx context.Context, b batcher, q *loadSQL, plan *schemaPlan, up *uploaded) error {
+	before, after := w.txStatements(q, plan)
+	stmts := append([]string{"BEGIN"}, before...)
+	copyAt := len(stmts)
+	stmts = append(stmts, q.copyFromS3(up.manifest, w.cfg.iamRole, w.cfg.region), q.lastCopyCount())
+	stmts = append(stmts, after...)
+	stmts = append(stmts, "COMMIT")
+	res, err := b.Batch(ctx, stmts)
+	if err != nil {
+		var de *dataAPIError
+		if errors.As(err, &de) && de.Index == copyAt && !retryable(err) {
+			return w.batchLoadErrors(up.prefix, err)
+		}
+		return err
+	}
+	if got := res[copyAt+1]; len(got) != 1 || len(got[0]) != 1 || got[0][0] != strconv.FormatInt(up.rows, 10) {
+		return fmt.Errorf("the load was committed, but COPY reports %v rows where %d were staged: check %s (the staged files are kept)",
+			got, up.rows, plan.table)
+	}
+	return nil
+}
+
+// batchLoadErrors reads sys_load_error_detail for the load's prefix in a
+// statement of its own (the failed batch has rolled back; stl_load_errors
+// is no fallback here: pg_last_copy_id() belongs to the batch's session).
+func (w *writer) batchLoadErrors(prefix string, copyErr error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	rows, err := w.sess.Query(ctx, loadErrorsSQL(prefix))
+	if err != nil || len(rows) == 0 {
+		return copyErr
+	}
+	return fmt.Errorf("%w\n%s", copyErr, formatLoadErrors(rows))
 }
 
 // postgresIngest feeds the staged parts, in manifest order, to COPY … FROM
@@ -450,15 +509,21 @@ func (w *writer) postgresIngest(q *loadSQL, parts []part) (func(context.Context)
 	}, nil
 }
 
-// redshiftIngest uploads the parts and the manifest under a per-load
-// prefix, and returns the COPY that reads them and the cleanup that removes
-// them after the commit (unless keep_staging).
-func (w *writer) redshiftIngest(ctx context.Context, q *loadSQL, parts []part) (func(context.Context) error, func(), error) {
-	if w.c.store == nil {
-		return nil, nil, errNoObjectStore
-	}
+// uploaded is one load's staged objects.
+type uploaded struct {
+	prefix   string   // s3://bucket/…/<per-load>/
+	manifest string   // the manifest's URL
+	objects  []string // every URL, the manifest last
+	rows     int64    // rows staged
+}
+
+// upload puts the parts and then the manifest under the load's prefix.
+func (w *writer) upload(ctx context.Context, parts []part) (*uploaded, error) {
 	if w.cfg.staging == "" {
-		return nil, nil, errors.New("redshift mode needs a staging location (staging = \"s3://bucket/prefix/\")")
+		return nil, errors.New("redshift mode needs a staging location (staging = \"s3://bucket/prefix/\"), from which COPY reads the files")
+	}
+	if w.store == nil {
+		return nil, errors.New("redshift mode: the staging bucket's S3 client is not configured")
 	}
 	prefix := w.stagingPrefix()
 	urls, sizes := make([]string, len(parts)), make([]int64, len(parts))
@@ -466,53 +531,82 @@ func (w *writer) redshiftIngest(ctx context.Context, q *loadSQL, parts []part) (
 		urls[i], sizes[i] = prefix+path.Base(p.Path), p.GzBytes
 		f, err := os.Open(p.Path)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
-		err = w.c.store.Put(ctx, urls[i], f, p.GzBytes)
+		err = w.store.Put(ctx, urls[i], f, p.GzBytes)
 		f.Close()
 		if err != nil {
-			return nil, nil, fmt.Errorf("upload %s: %w", urls[i], err)
+			return nil, fmt.Errorf("staging the load's files: %w", err)
 		}
 	}
 	m, err := buildManifest(urls, sizes)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	murl := prefix + "manifest.json"
-	if err := w.c.store.Put(ctx, murl, bytes.NewReader(m), int64(len(m))); err != nil {
-		return nil, nil, fmt.Errorf("upload %s: %w", murl, err)
+	if err := w.store.Put(ctx, murl, bytes.NewReader(m), int64(len(m))); err != nil {
+		return nil, fmt.Errorf("staging the load's manifest: %w", err)
 	}
-	all := append(urls, murl)
-	want := w.staged
-	ingest := func(ctx context.Context) error {
-		if err := w.sess.Exec(ctx, q.copyFromS3(murl, w.cfg.iamRole, w.cfg.region)); err != nil {
-			return w.loadErrors(prefix, err)
-		}
-		rows, err := w.sess.Query(ctx, q.lastCopyCount())
-		if err != nil {
-			return err
-		}
-		if len(rows) != 1 || rows[0][0] != strconv.FormatInt(want, 10) {
-			return fmt.Errorf("COPY loaded %v rows, %d were staged", rows, want)
-		}
-		return nil
-	}
-	cleanup := func() {
-		if w.opts.keepStaging {
-			return
-		}
-		dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := w.c.store.Delete(dctx, all); err != nil {
-			slog.Warn("could not remove staged objects", "prefix", prefix, "err", err)
-		}
-	}
-	return ingest, cleanup, nil
+	return &uploaded{prefix: prefix, manifest: murl, objects: append(urls, murl), rows: w.staged}, nil
 }
 
+// copyS3 is the wire transport's ingest: COPY from the manifest, then the
+// row count check, inside the open transaction.
+func (w *writer) copyS3(ctx context.Context, q *loadSQL, up *uploaded) error {
+	if err := w.sess.Exec(ctx, q.copyFromS3(up.manifest, w.cfg.iamRole, w.cfg.region)); err != nil {
+		return w.loadErrors(up.prefix, err)
+	}
+	rows, err := w.sess.Query(ctx, q.lastCopyCount())
+	if err != nil {
+		return err
+	}
+	if len(rows) != 1 || len(rows[0]) != 1 || rows[0][0] != strconv.FormatInt(up.rows, 10) {
+		return fmt.Errorf("COPY loaded %v rows, %d were staged", rows, up.rows)
+	}
+	return nil
+}
+
+// removeStaged deletes a committed load's objects unless keep_staging. A
+// failure is logged: the data is loaded.
+func (w *writer) removeStaged(up *uploaded) {
+	if w.opts.keepStaging {
+		slog.Info("staged objects are kept", "prefix", up.prefix)
+		return
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := w.store.Delete(dctx, up.objects); err != nil {
+		slog.Warn("could not remove staged objects", "prefix", up.prefix, "err", err)
+	}
+}
+
+// stagingPrefix is the load's own prefix under staging:
+// [flow/][run/]<stream id>-<commit sequence>/. The flow and run names are
+// reduced to characters that are safe in S3 keys, SQL literals and LIKE
+// patterns.
 func (w *writer) stagingPrefix() string {
 	base := strings.TrimSuffix(w.cfg.staging, "/") + "/"
+	for _, p := range []string{w.flow, w.run} {
+		if p = keySafe(p); p != "" {
+			base += p + "/"
+		}
+	}
 	return fmt.Sprintf("%s%s-%d/", base, w.id, w.loads)
+}
+
+// keySafe keeps ASCII letters, digits, '.', '-' and '_' (at most 100
+// bytes); anything else becomes '_'.
+func keySafe(s string) string {
+	b := []byte(s)
+	if len(b) > 100 {
+		b = b[:100]
+	}
+	for i, c := range b {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	return strings.Trim(string(b), ".")
 }
 
 // loadErrors turns a failed Redshift COPY into an error listing the rows
@@ -522,7 +616,7 @@ func (w *writer) stagingPrefix() string {
 func (w *writer) loadErrors(prefix string, copyErr error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if w.sess.Closed() {
+	if w.sess.Closed() || retryable(copyErr) {
 		return copyErr
 	}
 	if err := w.sess.Exec(ctx, "ROLLBACK"); err != nil {

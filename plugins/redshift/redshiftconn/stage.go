@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,21 +15,14 @@ import (
 )
 
 // ObjectStore uploads staged files to the staging location of Redshift mode
-// and removes them after the load.
-//
-// TODO(S3 issue): the S3 connector's object writer implements this; until
-// it exists, Redshift mode generates every statement and the manifest but
-// has nowhere to put the files, and Commit says so.
+// and removes them after the load. The connector's is s3Store (aws.go),
+// built from the connection's attributes; tests substitute their own.
 type ObjectStore interface {
 	// Put stores the contents of r (size bytes) at url (s3://bucket/key).
 	Put(ctx context.Context, url string, r io.Reader, size int64) error
 	// Delete removes the objects at urls.
 	Delete(ctx context.Context, urls []string) error
 }
-
-// errNoObjectStore is Commit's answer in Redshift mode without an S3 client.
-var errNoObjectStore = errors.New("redshift mode stages files in S3, and S3 uploads are not implemented yet " +
-	"(they come with the S3 connector); use mode = \"postgres\" for PostgreSQL-compatible targets")
 
 // part is one finished gzip CSV file.
 type part struct {
