@@ -57,7 +57,7 @@ func newRootCommand() *cobra.Command {
 	root.AddCommand(
 		newValidateCommand(g), newPlanCommand(g), newPreviewCommand(g), newRunCommand(g),
 		newConnectorsCommand(g), newEntitiesCommand(g), newDescribeCommand(g),
-		newPluginsCommand(g), newFmtCommand(), newVersionCommand(), newImportCommand(),
+		newPluginsCommand(g), newFmtCommand(), newVersionCommand(), newImportCommand(), newDevCommand(),
 	)
 	root.AddCommand(newServeCommand(g), newHistoryCommand(g), newStateCommand(g))
 	return root

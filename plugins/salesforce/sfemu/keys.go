@@ -1,0 +1,61 @@
+package sfemu
+
+// The development key pair for the JWT bearer flow. It is published with the
+// source on purpose: it signs assertions for the emulator only and must never
+// be trusted anywhere else.
+
+// DevPrivateKeyPEM is the PKCS#8 RSA private key clients sign JWT assertions with.
+const DevPrivateKeyPEM = `-----BEGIN PRIVATE KEY-----
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDZKn2Na716mpBi
+jl/CqBoN3LY+JVGM0iNLu057V0lpxoD8IbmQjJWSfM8q+/Brgm0SVXp8VUV9vmy1
+RZ8YyKtEPFgxZkkSrxI0cyY0nJWXzpSySaXEH3W7J/yxxK2r7WIbeeA9HuzhAiJ3
+lQ32E9M+OmfxI6r9XXuQ+BqEltQYFISbmJwLpTrT/LQ1ju1c/vClNeoLUWmyild6
+GCyy5FOKVI57FwH43LmCarFieLYllyAuNlDO/DdEXJGaYn+1cjeyiIUEX6uSDx1b
+DqZqLuOfFUURQjje/kfs+e0aci5V3xA8L0wWUSG1ItfXKP5AsobDqP0PBQMyKQzs
+28JSSE8XAgMBAAECggEAFMKMGA3ZojPOY62Kl/gr7XFQ9qXootafyyiPuxjACt2Q
+DQpIS/o0fjlyMIC/Hffs51jGicY5C2k9ySJrsBnWzYIbSDWn/KJB0kPDvjnNzyJP
+cq+5qgL75TVQYcoUdCAQReIjvpQLPwNOOjJEkGaaxhMdRp8LRIdAPb6KAmzMv7Rh
+WEpSHnk+Qfdv6vr6PJYpgq1XdSuDwcJ8IWNRLH9JxeIEqAnwhqep7qIQZkgceASt
+0J2khS9NttK59usiMVebX/W/3k8hXIvjKS7sCPXIKWFTf5gOZzXGLK7L0iSYRWna
+/KLFmUdY+ddwUx+v1E1aFCq0erSzn/EF22pyqlycsQKBgQDsVtqrZNn/sU/0xsQm
+b+19zldq7BGuoyhq71GNRh0M+BwmmSLSPjaBhJrKrYkW8wQYigPxybAS8ehWm5iU
+smoCQkuTc6xWo6phLkuomTdB9nTDS7gSdQ5np+oQvWd3s9qzZsnh3xQK3DpC+JKM
+gYA0nj5a/9A/3EXGNIvkIsJ06QKBgQDrO1EGubK5jb7atiQskUalmK7tgpXe4oGY
+stfX8c5VcBvxoDk4U6DsbPTrt/rUBtiVa5WUEQgxT53WKZuoYzA5YP3RplEICtK/
+UX5Atkq9W0Fio1s9nM2JTAJ6dfNdRHqZx43G43lPMCwzg2yahwt8iiZod9ibGeBC
+vQoc/4oj/wKBgHgdfG13iEQnvddN3gsa/7zczhkNeb8kNTqD/xKp+8HHp6cGVWg9
+Lj6NQo6XvADp6b7/Bhoww0gdolPCKL4KH06emwKJ26D89W8GtHUvyaHAvH81UIww
+6e1Mre1sFdYElrZvG1OsqOcMHqBC7VhzyND1TAO71/9c2ClwM1jzQZlhAoGBANXT
+PIslgB4FiCidivJsOFDNIq3Jl1xcfzuDzoqARnQJjY0tfPYDpvNi85vVyI61jmj8
+u6I1fUH9wlbryY/eYfa2gOLzERODayD3/hDq47OO4Te9kHHIOFmGm3YgA9GTLvLc
+n7bcDeh6vKMy4yTwfvN9TP6HeoE6m01vM2M6sqKXAoGAPa/PE70/PFnzN4p3uL8O
+HG1+6cqhd4FwdvxzioNko1lkzTjnc3bSmi38ZJyJZ7zZm6S647bywt88qecUGXML
+iWadw4fakhVfHcahhpRVDUeisx7Kr8JCJMF/1hFndYVH/hDMmxPKB5AT/WUSs7bW
+pmDDGdsZ/aZevr9cWu5BCd4=
+-----END PRIVATE KEY-----
+`
+
+// DevCertificatePEM is the self-signed certificate the emulator checks JWT
+// assertions against (the "digital certificate" of the connected app).
+const DevCertificatePEM = `-----BEGIN CERTIFICATE-----
+MIIDczCCAlugAwIBAgIUE+hLZLGlg+xUdWEhdyXKsprGlo8wDQYJKoZIhvcNAQEL
+BQAwSDEcMBoGA1UEAwwTc2x1aWNlLWVtdWxhdG9yLWRldjEoMCYGA1UECgwfc2x1
+aWNlIGRldmVsb3BtZW50IChub3Qgc2VjcmV0KTAgFw0yNjExMjYwNzQwMzBaGA8y
+MTI2MTEwMjA3NDAzMFowSDEcMBoGA1UEAwwTc2x1aWNlLWVtdWxhdG9yLWRldjEo
+MCYGA1UECgwfc2x1aWNlIGRldmVsb3BtZW50IChub3Qgc2VjcmV0KTCCASIwDQYJ
+KoZIhvcNAQEBBQADggEPADCCAQoCggEBANkqfY1rvXqakGKOX8KoGg3ctj4lUYzS
+I0u7TntXSWnGgPwhuZCMlZJ8zyr78GuCbRJVenxVRX2+bLVFnxjIq0Q8WDFmSRKv
+EjRzJjSclZfOlLJJpcQfdbsn/LHEravtYht54D0e7OECIneVDfYT0z46Z/Ejqv1d
+e5D4GoSW1BgUhJuYnAulOtP8tDWO7Vz+8KU16gtRabKKV3oYLLLkU4pUjnsXAfjc
+uYJqsWJ4tiWXIC42UM78N0RckZpif7VyN7KIhQRfq5IPHVsOpmou458VRRFCON7+
+R+z57RpyLlXfEDwvTBZRIbUi19co/kCyhsOo/Q8FAzIpDOzbwlJITxcCAwEAAaNT
+MFEwHQYDVR0OBBYEFDq5nD+hwgkdYHHxvohVINDgfogUMB8GA1UdIwQYMBaAFDq5
+nD+hwgkdYHHxvohVINDgfogUMA8GA1UdEwEB/wQFMAMBAf8wDQYJKoZIhvcNAQEL
+BQADggEBAFyQwmA5840RZkyr3n5dOTeWI965P//Vgw/Rbhj4KOF7zmahrfW2mzyU
+xq5ZIghaR/hzCbblYjaUtqERCgehQlZyVsHTMx4+icCIHPOfO/BdYoG/RRyFs1lF
+TFQTqGqfM67sstuq2hCLUI3R4DsBj6d+kyfOAAMb0ufQkx/1yQABO4ueO8QYYZTJ
+IFqzN0j9/KTSosY3AQ0s8DeJZFoUz8mTxV5Ur8REKpR668K5D125HU+7mBgzDmRb
+2HcnFDnr2WPyWiRCjRaZ6vJXpY051Ruvmp/MQMVTBRa2vUJOSIpDLhy+t8CJTfJM
+PPHkx9YvnpMvTnK3Qx4g+X3qyurQ680=
+-----END CERTIFICATE-----
+`
