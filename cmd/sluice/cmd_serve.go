@@ -33,7 +33,8 @@ func newServeCommand(g *globals) *cobra.Command {
 		Long: "Load every flow of DIR, run schedule triggers, reload when files change (a file that\n" +
 			"stops validating keeps its last good version running), record every run in the state\n" +
 			"database, and serve the JSON API (/api/v1, described at /openapi.json), /metrics,\n" +
-			"/healthz and /readyz. SIGTERM stops new runs and lets running ones finish for\n" +
+			"/healthz, /readyz and a run-history page at / (with --token, open it once as\n" +
+			"/?token=TOKEN: the browser keeps the token in a cookie). SIGTERM stops new runs and lets running ones finish for\n" +
 			"--drain-timeout, then cancels them. Logs are JSON lines on stderr.",
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, args []string) error {
@@ -73,7 +74,7 @@ func newServeCommand(g *globals) *cobra.Command {
 					log.Error("http server", "err", err)
 				}
 			}()
-			log.Info("serving", "addr", "http://"+ln.Addr().String(), "flows", flowsDir, "state", statePathOf(g, statePath),
+			log.Info("serving", "addr", "http://"+ln.Addr().String(), "flows", flowsDir, "state", state.Redact(statePathOf(g, statePath)),
 				"flows_loaded", len(d.Flows()))
 
 			<-ctx.Done()
@@ -94,7 +95,7 @@ func newServeCommand(g *globals) *cobra.Command {
 	}
 	f := c.Flags()
 	f.StringVar(&flowsDir, "flows", "", "directory of flow files to serve")
-	f.StringVar(&statePath, "state", os.Getenv("SLUICE_STATE"), "state database: a SQLite file (default <state-dir>/sluice.db)")
+	f.StringVar(&statePath, "state", os.Getenv("SLUICE_STATE"), "state database: a SQLite file (default <state-dir>/sluice.db), or postgres://user:password@host:port/db for one several daemons share; also $SLUICE_STATE")
 	f.StringVar(&addr, "addr", envOr("SLUICE_ADDR", "127.0.0.1:8080"), "address the API listens on")
 	f.StringVar(&token, "token", os.Getenv("SLUICE_TOKEN"), "bearer token the API requires (required off loopback); also $SLUICE_TOKEN")
 	f.DurationVar(&drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long running runs may go on before they are cancelled")

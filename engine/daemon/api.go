@@ -43,9 +43,12 @@ func CheckListen(addr, token string) error {
 	return fmt.Errorf("refusing to listen on %s (%s) without an API token: set --token or SLUICE_TOKEN, or listen on 127.0.0.1", addr, host)
 }
 
-// Handler serves the API, metrics, health endpoints and the OpenAPI
-// document. With a token, /api/ and /metrics need `Authorization: Bearer
-// <token>`; /healthz, /readyz and /openapi.json never do.
+// Handler serves the API, metrics, health endpoints, the OpenAPI
+// document and the run-history page at /. With a token, /api/ and
+// /metrics need `Authorization: Bearer <token>`; /healthz, /readyz and
+// /openapi.json never do. The page needs the token too, and also takes it
+// as `/?token=<token>`, which sets an HttpOnly session cookie and
+// redirects without it (see page.go).
 func (d *Daemon) Handler(token string) http.Handler {
 	mux := http.NewServeMux()
 	api := http.NewServeMux()
@@ -61,6 +64,7 @@ func (d *Daemon) Handler(token string) http.Handler {
 		writeError(w, http.StatusNotFound, "no such endpoint; see /openapi.json")
 	})
 	mux.Handle("/api/", auth(token, api))
+	mux.Handle("GET /{$}", pageAuth(token, http.HandlerFunc(d.historyPage)))
 	mux.Handle("GET /metrics", auth(token, promhttp.HandlerFor(d.metrics.Registry, promhttp.HandlerOpts{})))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})

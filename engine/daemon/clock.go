@@ -17,6 +17,14 @@ type Timer interface {
 	Stop() bool
 }
 
+// timerAtClock is a Clock that can arm a timer for an instant rather than
+// a duration. The scheduler prefers it: with a clock another goroutine
+// moves (FakeClock), "next minus now, then a timer for that long" can
+// read now before a move and arm the timer after it, a tick late.
+type timerAtClock interface {
+	NewTimerAt(at time.Time) Timer
+}
+
 // SystemClock is the real clock.
 type SystemClock struct{}
 
@@ -48,8 +56,20 @@ func (c *FakeClock) Now() time.Time {
 func (c *FakeClock) NewTimer(d time.Duration) Timer {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t := &fakeTimer{c: c, at: c.now.Add(d), ch: make(chan time.Time, 1)}
-	if d <= 0 {
+	return c.timerAtLocked(c.now.Add(d))
+}
+
+// NewTimerAt returns a timer that fires when the clock reaches at (at
+// once if it has).
+func (c *FakeClock) NewTimerAt(at time.Time) Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.timerAtLocked(at)
+}
+
+func (c *FakeClock) timerAtLocked(at time.Time) Timer {
+	t := &fakeTimer{c: c, at: at, ch: make(chan time.Time, 1)}
+	if !at.After(c.now) {
 		t.ch <- c.now
 		t.fired = true
 		return t

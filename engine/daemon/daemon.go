@@ -323,7 +323,11 @@ func (d *Daemon) loop(ctx context.Context) {
 		var timer Timer
 		var fire <-chan time.Time
 		if len(d.heap) > 0 {
-			timer = d.opts.Clock.NewTimer(d.heap[0].next.Sub(d.opts.Clock.Now()))
+			if c, ok := d.opts.Clock.(timerAtClock); ok {
+				timer = c.NewTimerAt(d.heap[0].next)
+			} else {
+				timer = d.opts.Clock.NewTimer(d.heap[0].next.Sub(d.opts.Clock.Now()))
+			}
 			fire = timer.C()
 		}
 		d.mu.Unlock()

@@ -17,13 +17,15 @@ import (
 	"github.com/sluice-dev/sluice/engine"
 )
 
-// Options tune how the store waits for a busy database.
+// Options tune how the store waits for a busy or unreachable database.
 type Options struct {
 	// BusyTimeout is how long one statement waits for another writer's
-	// lock (SQLite's busy_timeout); default 5s.
+	// lock (SQLite's busy_timeout, PostgreSQL's lock_timeout), and at most
+	// how long connecting to PostgreSQL may take; default 5s.
 	BusyTimeout time.Duration
 	// Retries is how many more times a write is tried after the busy
-	// timeout expires; default 5.
+	// timeout expires (with PostgreSQL, also any statement or connection
+	// that failed because the server could not be reached); default 5.
 	Retries int
 	// RetryDelay is the pause before the first retry, doubled each time;
 	// default 200ms.

@@ -3,17 +3,14 @@
 // each flow is active.
 //
 // [Store] is the interface the daemon and the CLI use; [OpenSQLite] is
-// the embedded implementation (pure Go, no cgo), the default. A
-// PostgreSQL implementation for several daemons sharing one database can
-// be added behind the same interface; [Open] reports it as not available
-// yet.
+// the embedded implementation (pure Go, no cgo), the default;
+// [OpenPostgres] is the implementation for several daemons sharing one
+// PostgreSQL database. [Open] picks one from a --state value.
 package state
 
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/sluice-dev/sluice/engine"
@@ -152,8 +149,8 @@ var ErrUnavailable = errors.New("state store unavailable")
 // Open opens the store a --state value names: a SQLite file path, or a
 // postgres:// URL.
 func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		return nil, fmt.Errorf("the PostgreSQL state store is not available yet; use a SQLite file path")
+	if IsPostgresURL(dsn) {
+		return OpenPostgres(ctx, dsn, opts)
 	}
 	return OpenSQLite(ctx, dsn, opts)
 }
