@@ -37,6 +37,8 @@ test: lint check-tools
 check-tools:
 	@command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 		echo "note: PostgreSQL server binaries not found; install them with: apt-get install -y postgresql"
+	@test -x /usr/bin/chromium || \
+		echo "note: chromium not found (the run-history page test needs it); install it with: apt-get install -y chromium"
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
@@ -46,7 +48,7 @@ lint:
 ## bench: benchmarks that report ratios against a baseline measured in the same run
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3x -timeout 60m ./sdk/rpc/ ./engine/ ./engine/transform/ ./plugins/file/...
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./cmd/sluice/ ./plugins/s3/ ./plugins/redshift/...
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 60m ./cmd/sluice/ ./plugins/s3/ ./plugins/redshift/... ./plugins/salesforce/... ./engine/daemon/
 
 ## generate: regenerate the protocol code (needs protoc: apt-get install protobuf-compiler)
 generate:
