@@ -64,7 +64,8 @@ func Prepare(ctx context.Context, flow *plan.Flow, opts Options) (*Prepared, hcl
 	p := &Prepared{Flow: flow, opts: opts}
 	var diags hcl.Diagnostics
 
-	src, ds := openEndpoint(ctx, opts.Host, &flow.Source.Endpoint, "source")
+	opened := connectors{host: opts.Host}
+	src, ds := opened.open(ctx, &flow.Source.Endpoint, "source")
 	diags = append(diags, ds...)
 	if diags.HasErrors() {
 		return nil, diags
@@ -105,7 +106,7 @@ func Prepare(ctx context.Context, flow *plan.Flow, opts Options) (*Prepared, hcl
 	p.Pipeline = pipe
 
 	for _, s := range flow.Sinks {
-		conn, ds := openEndpoint(ctx, opts.Host, &s.Endpoint, "sink")
+		conn, ds := opened.open(ctx, &s.Endpoint, "sink")
 		diags = append(diags, ds...)
 		if ds.HasErrors() {
 			continue
@@ -134,6 +135,33 @@ func Prepare(ctx context.Context, flow *plan.Flow, opts Options) (*Prepared, hcl
 		return nil, diags
 	}
 	return p, diags
+}
+
+// connectors opens each connector once per flow: a source and a sink of
+// the same connector, plugin and connection share one configured plugin
+// process, which handles the two streams side by side. Fewer processes
+// means fewer runtimes competing for the same cores.
+type connectors struct {
+	host  *pluginhost.Host
+	byUse map[string]sdk.Connector
+}
+
+func (c *connectors) open(ctx context.Context, e *plan.Endpoint, role string) (sdk.Connector, hcl.Diagnostics) {
+	key := e.Type + "\x00" + e.Plugin
+	if e.Connection != nil {
+		key += "\x00" + e.Connection.Type + "." + e.Connection.Name
+	}
+	if conn, ok := c.byUse[key]; ok {
+		return conn, nil
+	}
+	conn, diags := openEndpoint(ctx, c.host, e, role)
+	if conn != nil && !diags.HasErrors() {
+		if c.byUse == nil {
+			c.byUse = map[string]sdk.Connector{}
+		}
+		c.byUse[key] = conn
+	}
+	return conn, diags
 }
 
 // openEndpoint starts an endpoint's connector and configures it with its
