@@ -101,12 +101,12 @@ func (c *connection) block() *hclwrite.Block {
 	env := strings.ToUpper(strings.NewReplacer("-", "_").Replace(c.name))
 	switch c.typ {
 	case "salesforce":
-		comment(body, "AppFlow keeps this profile's credentials; give sluice its own (see DESIGN.md).")
+		comment(body, "AppFlow keeps this profile's credentials; give sluice its own (JWT bearer here).")
 		body.SetAttributeValue("login_url", cty.StringVal("https://login.salesforce.com"))
-		auth := body.AppendNewBlock("auth", []string{"jwt"}).Body()
-		auth.SetAttributeRaw("client_id", envCall("SF_"+env+"_CLIENT_ID"))
-		auth.SetAttributeRaw("username", envCall("SF_"+env+"_USERNAME"))
-		auth.SetAttributeRaw("private_key", hclwrite.TokensForFunctionCall("file", envCall("SF_"+env+"_KEY_FILE")))
+		body.SetAttributeValue("auth", cty.StringVal("jwt"))
+		body.SetAttributeRaw("client_id", envCall("SF_"+env+"_CLIENT_ID"))
+		body.SetAttributeRaw("username", envCall("SF_"+env+"_USERNAME"))
+		body.SetAttributeRaw("private_key", hclwrite.TokensForFunctionCall("file", envCall("SF_"+env+"_KEY_FILE")))
 	case "redshift":
 		comment(body, "AppFlow keeps this profile's database URL and role; give sluice its own.")
 		body.SetAttributeRaw("dsn", envCall("REDSHIFT_"+env+"_DSN"))

@@ -2,13 +2,12 @@
 # Review every TODO(import) comment before running this flow.
 
 connection "salesforce" "sf-prod" {
-  # AppFlow keeps this profile's credentials; give sluice its own (see DESIGN.md).
-  login_url = "https://login.salesforce.com"
-  auth "jwt" {
-    client_id   = env("SF_SF_PROD_CLIENT_ID")
-    username    = env("SF_SF_PROD_USERNAME")
-    private_key = file(env("SF_SF_PROD_KEY_FILE"))
-  }
+  # AppFlow keeps this profile's credentials; give sluice its own (JWT bearer here).
+  login_url   = "https://login.salesforce.com"
+  auth        = "jwt"
+  client_id   = env("SF_SF_PROD_CLIENT_ID")
+  username    = env("SF_SF_PROD_USERNAME")
+  private_key = file(env("SF_SF_PROD_KEY_FILE"))
 }
 
 flow "opportunities-to-s3" {
