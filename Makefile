@@ -18,14 +18,24 @@ build:
 		$(GO) build -trimpath -o $(BIN)/sluice-plugin-$$p ./plugins/$$p || exit 1; \
 	done
 
-## demo: run flows/contacts-to-parquet.hcl on testdata/ (no account, no credentials)
+DEMO_SF_ADDR ?= 127.0.0.1:8484
+
+## demo: run flows/contacts-to-parquet.hcl on testdata/, then flows/campaign-leads.hcl into the
+## Salesforce emulator (no account, no credentials)
 # The demo trusts the plugins it just built by locking their checksums;
 # see "Plugins and the lock file" in the README.
 demo: build
 	$(BIN)/sluice plugins lock
 	$(BIN)/sluice validate flows/contacts-to-parquet.hcl
 	$(BIN)/sluice run flows/contacts-to-parquet.hcl
-	@echo; echo "Output: out/contacts/ (Parquet, partitioned by country); rejected records: out/rejected/"
+	@echo; echo "Output: out/contacts/ (Parquet, partitioned by country); rejected records: out/rejected/"; echo
+	@echo "Starting the Salesforce emulator on $(DEMO_SF_ADDR) for flows/campaign-leads.hcl ..."
+	@mkdir -p out; $(BIN)/sluice dev salesforce --addr $(DEMO_SF_ADDR) > out/emulator.log 2>&1 & pid=$$!; \
+	trap "kill $$pid 2>/dev/null" EXIT; \
+	for i in $$(seq 1 100); do grep -q "^  base_url:" out/emulator.log 2>/dev/null && break; sleep 0.1; done; \
+	SLUICE_VAR_sf_login_url=http://$(DEMO_SF_ADDR) $(BIN)/sluice run flows/campaign-leads.hcl; status=$$?; \
+	echo; echo "Leads created in the emulator; refused rows, with Salesforce's code and message: out/rejected-leads/"; \
+	exit $$status
 
 ## test: vet, staticcheck and every test (the README's test command; CI runs it)
 test: lint check-tools
