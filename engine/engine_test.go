@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/hashicorp/hcl/v2"
 
 	"github.com/sluice-dev/sluice/engine"
 	"github.com/sluice-dev/sluice/engine/plan"
@@ -441,5 +442,28 @@ func TestTwoSinksEachGetEveryRecord(t *testing.T) {
 	}
 	if a.written.Load() != 5000 || b.written.Load() != 5000 || res.Stats.RecordsWritten != 5000 {
 		t.Fatalf("a %d b %d summary %d", a.written.Load(), b.written.Load(), res.Stats.RecordsWritten)
+	}
+}
+
+func TestWrongSourceNamesPointAtTheirAttribute(t *testing.T) {
+	host := newHost(t, nil)
+	dir := t.TempDir()
+	in := writeFile(t, filepath.Join(dir, "in.csv"), contactsCSV)
+	pathRange := hcl.Range{Filename: "f.hcl", Start: hcl.Pos{Line: 3, Column: 12}, End: hcl.Pos{Line: 3, Column: 30}}
+	fieldsRange := hcl.Range{Filename: "f.hcl", Start: hcl.Pos{Line: 4, Column: 12}, End: hcl.Pos{Line: 4, Column: 24}}
+	missing := filepath.Join(dir, "nope.csv")
+	f := &plan.Flow{Name: "x", Source: &plan.Source{Endpoint: plan.Endpoint{Type: "file", Entity: missing,
+		Options: sdk.Values{"path": missing}, AttrRanges: map[string]hcl.Range{"path": pathRange}}},
+		Sinks: []*plan.Sink{fileSink(dir, "csv")}}
+	_, diags := engine.Prepare(context.Background(), f, engine.Options{Host: host})
+	if !diags.HasErrors() || diags[0].Subject.Start.Line != 3 || !strings.Contains(diags[0].Detail, "nope.csv") {
+		t.Fatalf("a missing path: %v (subject %v)", diags, diags[0].Subject)
+	}
+
+	f.Source = &plan.Source{Endpoint: plan.Endpoint{Type: "file", Entity: in, Options: sdk.Values{"path": in},
+		AttrRanges: map[string]hcl.Range{"fields": fieldsRange}}, Fields: []string{"Id", "Emial"}}
+	_, diags = engine.Prepare(context.Background(), f, engine.Options{Host: host})
+	if !diags.HasErrors() || diags[0].Subject.Start.Line != 4 || !strings.Contains(diags[0].Detail, `Did you mean "Email"?`) {
+		t.Fatalf("a misspelled field: %v", diags)
 	}
 }

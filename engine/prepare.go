@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 
+	"github.com/agext/levenshtein"
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/hashicorp/hcl/v2"
 
@@ -82,7 +84,13 @@ func Prepare(ctx context.Context, flow *plan.Flow, opts Options) (*Prepared, hcl
 	}
 	ent, err := desc.DescribeEntity(ctx, sdk.DescribeRequest{Entity: flow.Source.Entity, Options: flow.Source.Options})
 	if err != nil {
-		return nil, append(diags, errorAt(flow.Source.Range, "Cannot describe the source", err.Error()))
+		// A wrong object or path is the usual cause: point at the attribute
+		// that names it.
+		at := flow.Source.Range
+		if attr, ok := src.Spec().Source.EntityAttribute(); ok {
+			at = flow.Source.AttrRange(attr.Name)
+		}
+		return nil, append(diags, errorAt(at, "Cannot describe the source", err.Error()))
 	}
 	if ent.Schema == nil {
 		return nil, append(diags, errorAt(flow.Source.Range, "Source has no schema",
@@ -212,13 +220,33 @@ func project(schema *arrow.Schema, fields []string, rng hcl.Range) (*arrow.Schem
 		idx := schema.FieldIndices(name)
 		if len(idx) == 0 {
 			diags = append(diags, errorAt(rng, "Unknown source field",
-				fmt.Sprintf("The source has no field %q; it has: %s.", name, fieldNames(schema))))
+				fmt.Sprintf("The source has no field %q.%s", name, closestField(name, schema))))
 			continue
 		}
 		out = append(out, schema.Field(idx[0]))
 	}
 	md := schema.Metadata()
 	return arrow.NewSchema(out, &md), diags
+}
+
+// closestField suggests the field name nearest to name, and lists the
+// fields when there are few enough to read.
+func closestField(name string, s *arrow.Schema) string {
+	best, bestDist := "", 0
+	for _, f := range s.Fields() {
+		d := levenshtein.Distance(strings.ToLower(name), strings.ToLower(f.Name), nil)
+		if best == "" || d < bestDist {
+			best, bestDist = f.Name, d
+		}
+	}
+	out := ""
+	if best != "" && bestDist <= max(2, len(name)/3) {
+		out = fmt.Sprintf(" Did you mean %q?", best)
+	}
+	if s.NumFields() <= 30 {
+		out += fmt.Sprintf(" It has: %s.", fieldNames(s))
+	}
+	return out
 }
 
 func fieldNames(s *arrow.Schema) string {
