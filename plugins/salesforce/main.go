@@ -1,5 +1,3 @@
-// Command sluice-plugin-salesforce is the Salesforce connector: REST and
-// Bulk API 2.0 reads, sObject Collections and Bulk 2.0 ingest writes.
 package main
 
 import (
