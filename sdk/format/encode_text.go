@@ -180,9 +180,10 @@ func scalarText(col arrow.Array) valueFn {
 		return func(dst []byte, i int) []byte { return strconv.AppendBool(dst, a.Value(i)) }
 	case *array.Timestamp:
 		perSec := unitsPerSecond(a.DataType().(*arrow.TimestampType).Unit)
+		var days dayCache
 		return func(dst []byte, i int) []byte {
 			sec, nsec := splitUnit(int64(a.Value(i)), perSec)
-			return appendTimestamp(dst, sec, nsec)
+			return days.appendTimestamp(dst, sec, nsec)
 		}
 	case *array.Date32:
 		return func(dst []byte, i int) []byte { return appendDate(dst, int64(a.Value(i))) }

@@ -1,6 +1,7 @@
 package format
 
 import (
+	"math"
 	"strconv"
 	"time"
 	"unsafe"
@@ -49,12 +50,61 @@ func parseInt(b []byte) (int64, bool) {
 	return n, true
 }
 
+// exactPow10 are the powers of ten a float64 holds exactly.
+var exactPow10 = [...]float64{1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+
 func parseFloat(b []byte) (float64, bool) {
 	if len(b) == 0 {
 		return 0, false
 	}
+	if f, ok := parseSimpleFloat(b); ok {
+		return f, true
+	}
 	v, err := strconv.ParseFloat(bstr(b), 64)
 	return v, err == nil
+}
+
+// parseSimpleFloat is the common case of parseFloat: [+-]digits[.digits]
+// with at most 15 digits in all. The digits then form an integer a float64
+// holds exactly, and one division by an exact power of ten rounds
+// correctly, giving what strconv.ParseFloat gives (its own exact fast
+// path). ok is false for anything else, which strconv then decides.
+func parseSimpleFloat(b []byte) (float64, bool) {
+	i := 0
+	neg := false
+	if b[0] == '-' || b[0] == '+' {
+		neg = b[0] == '-'
+		i = 1
+	}
+	var mant uint64
+	digits, frac := 0, -1
+	for ; i < len(b); i++ {
+		c := b[i]
+		if c == '.' {
+			if frac >= 0 {
+				return 0, false
+			}
+			frac = digits
+			continue
+		}
+		c -= '0'
+		if c > 9 {
+			return 0, false
+		}
+		mant = mant*10 + uint64(c)
+		digits++
+	}
+	if digits == 0 || digits > 15 {
+		return 0, false
+	}
+	f := float64(mant)
+	if frac >= 0 {
+		f /= exactPow10[digits-frac]
+	}
+	if neg {
+		f = -f
+	}
+	return f, true
 }
 
 // looksNumeric keeps inference from calling a column of "nan", "inf" or
@@ -304,17 +354,35 @@ func appendYMD(dst []byte, y, m, d int) []byte {
 // zeros, in UTC — the same text time.RFC3339Nano gives, without the
 // generic layout interpreter.
 func appendTimestamp(dst []byte, sec int64, nsec int64) []byte {
+	var c dayCache
+	return c.appendTimestamp(dst, sec, nsec)
+}
+
+// dayCache remembers the date text of the last day formatted: a column of
+// timestamps mostly repeats its day from one row to the next, and the
+// civil-calendar arithmetic is the costly part.
+type dayCache struct {
+	days int64
+	ymd  [10]byte
+	ok   bool
+}
+
+func (c *dayCache) appendTimestamp(dst []byte, sec int64, nsec int64) []byte {
 	days := sec / 86400
 	rem := sec % 86400
 	if rem < 0 {
 		rem += 86400
 		days--
 	}
-	y, m, d := civilFromDays(days)
-	if y < 0 || y > 9999 {
-		return time.Unix(sec, nsec).UTC().AppendFormat(dst, time.RFC3339Nano)
+	if !c.ok || c.days != days {
+		y, m, d := civilFromDays(days)
+		if y < 0 || y > 9999 {
+			return time.Unix(sec, nsec).UTC().AppendFormat(dst, time.RFC3339Nano)
+		}
+		appendYMD(c.ymd[:0], y, m, d)
+		c.days, c.ok = days, true
 	}
-	dst = appendYMD(dst, y, m, d)
+	dst = append(dst, c.ymd[:]...)
 	dst = append(dst, 'T')
 	dst = append2(dst, int(rem/3600))
 	dst = append(dst, ':')
@@ -353,6 +421,9 @@ func splitUnit(v int64, perSec int64) (sec, nsec int64) {
 // appendFloat keeps a decimal point or exponent in the text so that a
 // float64 column written and read back is inferred as float64 again.
 func appendFloat(dst []byte, f float64) []byte {
+	if out, ok := appendShortDecimal(dst, f); ok {
+		return out
+	}
 	start := len(dst)
 	dst = strconv.AppendFloat(dst, f, 'g', -1, 64)
 	for _, c := range dst[start:] {
@@ -361,4 +432,45 @@ func appendFloat(dst []byte, f float64) []byte {
 		}
 	}
 	return append(dst, '.', '0')
+}
+
+// appendShortDecimal is appendFloat's fast path for values in [1e-4, 1e6)
+// that are a decimal with at most 6 fraction digits: most measured and
+// monetary data. For the fewest k with float64(n)/10^k == f (n integral,
+// below 1e12; a division of exact values rounds correctly, as parsing the
+// text would), n/10^k is a decimal of at most 12 digits that reads back as
+// f. No other decimal of 15 digits or fewer does, so it is the shortest
+// text strconv's 'g' with precision -1 finds, and in this range (exponent
+// -4 to 5) 'g' writes it without an exponent. ok is false for everything
+// else.
+func appendShortDecimal(dst []byte, f float64) ([]byte, bool) {
+	a := math.Abs(f)
+	if !(a >= 1e-4 && a < 1e6) {
+		return dst, false
+	}
+	for k := 0; k <= 6; k++ {
+		p := exactPow10[k]
+		n := uint64(a*p + 0.5) // below 1e12, so the nearest integer
+		if float64(n)/p != a {
+			continue
+		}
+		if f < 0 {
+			dst = append(dst, '-')
+		}
+		if k == 0 {
+			dst = strconv.AppendUint(dst, n, 10)
+			return append(dst, '.', '0'), true
+		}
+		ip := uint64(p)
+		dst = strconv.AppendUint(dst, n/ip, 10)
+		dst = append(dst, '.')
+		r := n % ip
+		var buf [6]byte
+		for i := k - 1; i >= 0; i-- {
+			buf[i] = byte('0' + r%10)
+			r /= 10
+		}
+		return append(dst, buf[:k]...), true
+	}
+	return dst, false
 }

@@ -269,9 +269,36 @@ type writer struct {
 	ctx    context.Context // uploads; cancelled by Close
 	cancel context.CancelFunc
 
-	written int64
-	tick    int64
-	closed  bool
+	// Batches are encoded in a goroutine of their own, one at a time, so
+	// Write returns while its batch encodes and the next one can arrive
+	// meanwhile. enc is closed when the batch being encoded is done (nil:
+	// none); encErr is the first encoding error, which every later Write
+	// and Commit returns. Only the encoding goroutine touches the objects
+	// and the counters below until enc is closed.
+	enc    chan struct{}
+	encErr error
+
+	written  int64
+	reported int64 // of written, what a WriteResult or CommitResult has counted
+	tick     int64
+	closed   bool
+}
+
+// settle waits for the batch being encoded, if any, and returns the first
+// encoding error.
+func (w *writer) settle() error {
+	if w.enc != nil {
+		<-w.enc
+		w.enc = nil
+	}
+	return w.encErr
+}
+
+// unreported is the bytes written since the last result that counted them.
+func (w *writer) unreported() int64 {
+	n := w.written - w.reported
+	w.reported = w.written
+	return n
 }
 
 func (w *writer) setSchema(sc *arrow.Schema) error {
@@ -311,6 +338,10 @@ func (w *writer) conform(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
 	return array.NewRecordBatch(w.schema, rec.Columns(), rec.NumRows()), nil
 }
 
+// Write encodes rec in the background and returns: an encoding or upload
+// error surfaces at the next Write or at Commit (and aborts the stream, as
+// any error does). BytesWritten counts what earlier batches have added by
+// then; over a stream, Writes and Commits add up to every byte written.
 func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) (sdk.WriteResult, error) {
 	if w.closed {
 		return sdk.WriteResult{}, errors.New("write after close")
@@ -321,36 +352,47 @@ func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) (sdk.WriteRes
 	if rec.NumRows() == 0 {
 		return sdk.WriteResult{}, nil
 	}
+	if err := w.settle(); err != nil {
+		return sdk.WriteResult{}, err
+	}
 	rec, err := w.conform(rec)
 	if err != nil {
 		return sdk.WriteResult{}, err
 	}
-	defer rec.Release()
 	if w.opts.Format == "parquet" && !w.dictSet {
 		w.noDict = format.HighCardinality(rec)
 		w.dictSet = true
 	}
-	before := w.written
 	var res sdk.WriteResult
-	if len(w.partIdx) == 0 {
-		if err := w.writeTo("", rec, nil); err != nil {
-			return res, err
-		}
-	} else {
-		groups, rejects := format.GroupRows(rec, w.partNames, w.partIdx)
-		res.Rejected = rejects
-		for _, g := range groups {
-			rows := g.Rows
-			if len(groups) == 1 && len(rejects) == 0 {
-				rows = nil
-			}
-			if err := w.writeTo(g.Dir, rec, rows); err != nil {
-				return res, err
-			}
+	var groups []format.PartitionGroup
+	if len(w.partIdx) > 0 {
+		groups, res.Rejected = format.GroupRows(rec, w.partNames, w.partIdx)
+		if len(groups) == 1 && len(res.Rejected) == 0 {
+			groups[0].Rows = nil
 		}
 	}
-	res.BytesWritten = w.written - before
+	res.BytesWritten = w.unreported()
+	done := make(chan struct{})
+	w.enc = done
+	go func() {
+		defer close(done)
+		defer rec.Release()
+		w.encErr = w.encode(rec, groups)
+	}()
 	return res, nil
+}
+
+// encode writes rec, or the groups of its rows, into their objects.
+func (w *writer) encode(rec arrow.RecordBatch, groups []format.PartitionGroup) error {
+	if len(w.partIdx) == 0 {
+		return w.writeTo("", rec, nil)
+	}
+	for _, g := range groups {
+		if err := w.writeTo(g.Dir, rec, g.Rows); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (w *writer) writeTo(dir string, rec arrow.RecordBatch, rows []int) error {
@@ -444,7 +486,9 @@ func (w *writer) Commit(ctx context.Context) (sdk.CommitResult, error) {
 	if w.closed {
 		return sdk.CommitResult{}, errors.New("commit after close")
 	}
-	before := w.written
+	if err := w.settle(); err != nil {
+		return sdk.CommitResult{}, err
+	}
 	for len(w.open) > 0 {
 		if err := w.complete(w.open[0]); err != nil {
 			return sdk.CommitResult{}, err
@@ -485,7 +529,7 @@ func (w *writer) Commit(ctx context.Context) (sdk.CommitResult, error) {
 			return sdk.CommitResult{}, err
 		}
 	}
-	return sdk.CommitResult{BytesWritten: w.written - before}, nil
+	return sdk.CommitResult{BytesWritten: w.unreported()}, nil
 }
 
 func (w *writer) writeManifest(ctx context.Context) error {
@@ -523,6 +567,7 @@ func (w *writer) Close(ctx context.Context) error {
 	}
 	w.closed = true
 	w.cancel() // stop parts in flight
+	w.settle() // the batch being encoded stops at its next part
 	all := append(append([]*outObject(nil), w.open...), w.finished...)
 	w.open, w.finished = nil, nil
 	actx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

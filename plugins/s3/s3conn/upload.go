@@ -128,8 +128,9 @@ func (u *upload) sendPart() error {
 }
 
 // finish is called once the encoder is done: a multipart object sends its
-// last part and waits for all; a small one keeps its bytes for Commit, or,
-// past the writer's budget for those, becomes a one-part upload now.
+// last part (publish waits for them all, so the next object's encoding
+// goes on meanwhile); a small one keeps its bytes for Commit, or, past the
+// writer's budget for those, becomes a one-part upload now.
 func (u *upload) finish() error {
 	w := u.w
 	if u.uploadID == "" && (u.buf == nil || w.small+int64(len(*u.buf)) <= smallBudget) {
@@ -146,7 +147,6 @@ func (u *upload) finish() error {
 			return err
 		}
 	}
-	u.wg.Wait()
 	return u.failed()
 }
 
@@ -162,6 +162,10 @@ func (u *upload) publish(ctx context.Context) (int64, error) {
 		}
 		u.small = nil
 		return u.size, nil
+	}
+	u.wg.Wait()
+	if err := u.failed(); err != nil {
+		return 0, err
 	}
 	parts := append([]types.CompletedPart(nil), u.parts...)
 	sort.Slice(parts, func(i, j int) bool { return *parts[i].PartNumber < *parts[j].PartNumber })
