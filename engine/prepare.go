@@ -137,12 +137,37 @@ func Prepare(ctx context.Context, flow *plan.Flow, opts Options) (*Prepared, hcl
 			}
 			options["partition_by"] = s.PartitionKeys
 		}
-		p.Sinks = append(p.Sinks, &PreparedSink{Plan: s, Connector: conn, Options: options})
+		ps := &PreparedSink{Plan: s, Connector: conn, Options: options}
+		diags = append(diags, checkWrite(ctx, ps, pipe.OutputSchema(), flow.Name)...)
+		p.Sinks = append(p.Sinks, ps)
 	}
 	if diags.HasErrors() {
 		return nil, diags
 	}
 	return p, diags
+}
+
+// checkWrite asks a sink that can tell whether it would accept the flow's
+// records, placing its answers on the attribute they name.
+func checkWrite(ctx context.Context, s *PreparedSink, schema *arrow.Schema, flow string) hcl.Diagnostics {
+	wc, ok := s.Connector.(sdk.WriteChecker)
+	if !ok {
+		return nil
+	}
+	var diags hcl.Diagnostics
+	for _, d := range wc.CheckWrite(ctx, sdk.WriteRequest{Entity: s.Plan.Entity, Mode: s.Plan.Mode, Keys: s.Plan.Keys,
+		Options: s.Options, Schema: schema, FlowName: flow}) {
+		sev := hcl.DiagError
+		if d.Severity == sdk.SeverityWarning {
+			sev = hcl.DiagWarning
+		}
+		r := s.Plan.Range
+		if len(d.Path) > 0 {
+			r = s.Plan.AttrRange(d.Path[0])
+		}
+		diags = append(diags, &hcl.Diagnostic{Severity: sev, Summary: d.Summary, Detail: d.Detail, Subject: &r})
+	}
+	return diags
 }
 
 // connectors opens each connector once per flow: a source and a sink of

@@ -85,6 +85,16 @@ type Writer interface {
 	Close(ctx context.Context) error
 }
 
+// WriteChecker is implemented by sinks that can tell, before anything is
+// read, whether a write would be accepted: the entity exists, the records'
+// fields match it, the key is usable. `sluice validate` and `plan` call it,
+// so a wrong table or field is a diagnostic on the flow file rather than a
+// failed run. Diagnostics' paths name sink attributes ("object",
+// "external_id_field"); without a path they are placed on the sink block.
+type WriteChecker interface {
+	CheckWrite(ctx context.Context, req WriteRequest) Diagnostics
+}
+
 // EventSource delivers change events (Salesforce CDC, new S3 objects).
 type EventSource interface {
 	Subscribe(ctx context.Context, req SubscribeRequest, out EventSender) error

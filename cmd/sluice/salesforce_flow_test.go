@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -154,3 +155,42 @@ func emuToken(t *testing.T, base string) string {
 	}
 	return tok
 }
+
+// TestValidateChecksSalesforceSink: a wrong object or a field the object
+// does not have is a diagnostic from `sluice validate`, before any run.
+func TestValidateChecksSalesforceSink(t *testing.T) {
+	buildSalesforcePlugin(t)
+	srv, err := sfemu.New(sfemu.Options{Records: 1, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	srv.BaseURL = ts.URL
+	dir := workdir(t)
+	env := []string{"SLUICE_VAR_sf_login_url=" + ts.URL}
+	flow, _ := os.ReadFile(filepath.Join(dir, "flows", "campaign-leads.hcl"))
+
+	if r := sluiceEnv(t, dir, env, "validate", "flows/campaign-leads.hcl"); r.code != 0 {
+		t.Fatalf("the shipped flow does not validate: %s", r.stderr)
+	}
+
+	wrongObject := strings.Replace(string(flow), `object     = "Lead"`, `object     = "Leed"`, 1)
+	os.WriteFile(filepath.Join(dir, "wrong-object.hcl"), []byte(wrongObject), 0o644)
+	r := sluiceEnv(t, dir, env, "validate", "wrong-object.hcl")
+	line := 1 + strings.Count(wrongObject[:strings.Index(wrongObject, `"Leed"`)], "\n")
+	if r.code != 2 || !strings.Contains(r.stderr, "Unknown Salesforce object") ||
+		!strings.Contains(r.stderr, "wrong-object.hcl line "+itoa(line)+":") {
+		t.Fatalf("wrong object: exit %d, want a diagnostic on line %d\n%s", r.code, line, r.stderr)
+	}
+
+	wrongField := strings.Replace(string(flow), `    Title         = "Title"`, `    Titel         = "Title"`, 1)
+	os.WriteFile(filepath.Join(dir, "wrong-field.hcl"), []byte(wrongField), 0o644)
+	r = sluiceEnv(t, dir, env, "validate", "wrong-field.hcl")
+	if r.code != 2 || !strings.Contains(r.stderr, "Salesforce would refuse these records") ||
+		!strings.Contains(r.stderr, `no field "Titel" on Lead`) {
+		t.Fatalf("wrong field: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -43,6 +43,7 @@ var (
 	_ sdk.Source          = (*Client)(nil)
 	_ sdk.Sink            = (*Client)(nil)
 	_ sdk.EventSource     = (*Client)(nil)
+	_ sdk.WriteChecker    = (*Client)(nil)
 )
 
 // NewClient wraps a protocol client.
@@ -439,6 +440,26 @@ func (w *remoteWriter) Close(ctx context.Context) error {
 			return w.c.streamErr(w.ctx, err, w.c.idle())
 		}
 	}
+}
+
+func (c *Client) CheckWrite(ctx context.Context, req sdk.WriteRequest) sdk.Diagnostics {
+	opts, err := valuesToPB(req.Options)
+	if err != nil {
+		return sdk.Diagnostics{{Summary: "Invalid sink options", Detail: err.Error()}}
+	}
+	schema, err := encodeSchema(req.Schema)
+	if err != nil {
+		return sdk.Diagnostics{{Summary: "Invalid sink schema", Detail: err.Error()}}
+	}
+	resp, err := c.rpc.CheckWrite(ctx, &pb.Write_Header{Entity: req.Entity, Mode: string(req.Mode), Keys: req.Keys,
+		Options: opts, FlowName: req.FlowName, RunId: req.RunID, Schema: schema})
+	if status.Code(err) == codes.Unimplemented {
+		return nil // a plugin built before CheckWrite existed
+	}
+	if err != nil {
+		return sdk.Diagnostics{{Summary: "Sink check failed", Detail: c.wrap(err).Error()}}
+	}
+	return diagsFromPB(resp.Diagnostics)
 }
 
 func (c *Client) Subscribe(ctx context.Context, req sdk.SubscribeRequest, out sdk.EventSender) error {

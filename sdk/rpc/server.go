@@ -340,6 +340,22 @@ func serveWrites(ctx context.Context, stream pb.Connector_WriteServer, send *loc
 	}
 }
 
+func (s *Server) CheckWrite(ctx context.Context, h *pb.Write_Header) (*pb.Configure_Response, error) {
+	wc, ok := s.impl.(sdk.WriteChecker)
+	if !ok {
+		return &pb.Configure_Response{}, nil // nothing to check is not a failure
+	}
+	schema, err := decodeSchema(h.Schema)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	diags := wc.CheckWrite(ctx, sdk.WriteRequest{
+		Entity: h.Entity, Mode: sdk.WriteMode(h.Mode), Keys: h.Keys, Options: valuesFromPB(h.Options),
+		Schema: schema, FlowName: h.FlowName, RunID: h.RunId,
+	})
+	return &pb.Configure_Response{Diagnostics: diagsToPB(diags)}, nil
+}
+
 func (s *Server) Subscribe(stream pb.Connector_SubscribeServer) error {
 	es, ok := s.impl.(sdk.EventSource)
 	if !ok {

@@ -562,3 +562,26 @@ func appendJSON(b *bytes.Buffer, arr arrow.Array, i int) {
 	q, _ := json.Marshal(valueString(arr, i))
 	b.Write(q)
 }
+
+// CheckWrite runs OpenWriter's checks — the object exists, every record
+// field maps to a writable field, the key is usable — without writing, so
+// `sluice validate` reports a wrong object or field on the flow file.
+func (c *Connector) CheckWrite(ctx context.Context, req sdk.WriteRequest) sdk.Diagnostics {
+	name := req.Entity
+	if name == "" {
+		name = req.Options.String("object", "")
+	}
+	if _, err := c.describe(ctx, name); err != nil {
+		return sdk.Diagnostics{{Summary: "Unknown Salesforce object", Detail: err.Error(), Path: []string{"object"}}}
+	}
+	w, err := c.OpenWriter(ctx, req)
+	if err != nil {
+		d := sdk.Diagnostic{Summary: "Salesforce would refuse these records", Detail: err.Error()}
+		if strings.Contains(err.Error(), "external_id_field") {
+			d.Path = []string{"external_id_field"}
+		}
+		return sdk.Diagnostics{d}
+	}
+	_ = w.Close(ctx)
+	return nil
+}

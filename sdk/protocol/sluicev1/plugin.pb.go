@@ -2998,7 +2998,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\bResponse\x12*\n" +
 	"\x04data\x18\x01 \x01(\v2\x14.sluice.v1.ArrowDataH\x00R\x04data\x12\x1c\n" +
 	"\bposition\x18\x02 \x01(\fH\x00R\bpositionB\x06\n" +
-	"\x04kind2\xd2\x04\n" +
+	"\x04kind2\x98\x05\n" +
 	"\tConnector\x12B\n" +
 	"\aGetSpec\x12\x1a.sluice.v1.GetSpec.Request\x1a\x1b.sluice.v1.GetSpec.Response\x12H\n" +
 	"\tConfigure\x12\x1c.sluice.v1.Configure.Request\x1a\x1d.sluice.v1.Configure.Response\x12<\n" +
@@ -3007,7 +3007,9 @@ const file_plugin_proto_rawDesc = "" +
 	"\x0eDescribeEntity\x12!.sluice.v1.DescribeEntity.Request\x1a\".sluice.v1.DescribeEntity.Response\x12=\n" +
 	"\x04Read\x12\x17.sluice.v1.Read.Control\x1a\x18.sluice.v1.Read.Response(\x010\x01\x12@\n" +
 	"\x05Write\x12\x18.sluice.v1.Write.Request\x1a\x19.sluice.v1.Write.Response(\x010\x01\x12L\n" +
-	"\tSubscribe\x12\x1c.sluice.v1.Subscribe.Request\x1a\x1d.sluice.v1.Subscribe.Response(\x010\x01B4Z2github.com/sluice-dev/sluice/sdk/protocol/sluicev1b\x06proto3"
+	"\tSubscribe\x12\x1c.sluice.v1.Subscribe.Request\x1a\x1d.sluice.v1.Subscribe.Response(\x010\x01\x12D\n" +
+	"\n" +
+	"CheckWrite\x12\x17.sluice.v1.Write.Header\x1a\x1d.sluice.v1.Configure.ResponseB4Z2github.com/sluice-dev/sluice/sdk/protocol/sluicev1b\x06proto3"
 
 var (
 	file_plugin_proto_rawDescOnce sync.Once
@@ -3126,16 +3128,18 @@ var file_plugin_proto_depIdxs = []int32{
 	35, // 45: sluice.v1.Connector.Read:input_type -> sluice.v1.Read.Control
 	42, // 46: sluice.v1.Connector.Write:input_type -> sluice.v1.Write.Request
 	48, // 47: sluice.v1.Connector.Subscribe:input_type -> sluice.v1.Subscribe.Request
-	22, // 48: sluice.v1.Connector.GetSpec:output_type -> sluice.v1.GetSpec.Response
-	24, // 49: sluice.v1.Connector.Configure:output_type -> sluice.v1.Configure.Response
-	27, // 50: sluice.v1.Connector.Check:output_type -> sluice.v1.Check.Response
-	30, // 51: sluice.v1.Connector.ListEntities:output_type -> sluice.v1.ListEntities.Response
-	32, // 52: sluice.v1.Connector.DescribeEntity:output_type -> sluice.v1.DescribeEntity.Response
-	36, // 53: sluice.v1.Connector.Read:output_type -> sluice.v1.Read.Response
-	46, // 54: sluice.v1.Connector.Write:output_type -> sluice.v1.Write.Response
-	50, // 55: sluice.v1.Connector.Subscribe:output_type -> sluice.v1.Subscribe.Response
-	48, // [48:56] is the sub-list for method output_type
-	40, // [40:48] is the sub-list for method input_type
+	40, // 48: sluice.v1.Connector.CheckWrite:input_type -> sluice.v1.Write.Header
+	22, // 49: sluice.v1.Connector.GetSpec:output_type -> sluice.v1.GetSpec.Response
+	24, // 50: sluice.v1.Connector.Configure:output_type -> sluice.v1.Configure.Response
+	27, // 51: sluice.v1.Connector.Check:output_type -> sluice.v1.Check.Response
+	30, // 52: sluice.v1.Connector.ListEntities:output_type -> sluice.v1.ListEntities.Response
+	32, // 53: sluice.v1.Connector.DescribeEntity:output_type -> sluice.v1.DescribeEntity.Response
+	36, // 54: sluice.v1.Connector.Read:output_type -> sluice.v1.Read.Response
+	46, // 55: sluice.v1.Connector.Write:output_type -> sluice.v1.Write.Response
+	50, // 56: sluice.v1.Connector.Subscribe:output_type -> sluice.v1.Subscribe.Response
+	24, // 57: sluice.v1.Connector.CheckWrite:output_type -> sluice.v1.Configure.Response
+	49, // [49:58] is the sub-list for method output_type
+	40, // [40:49] is the sub-list for method input_type
 	40, // [40:40] is the sub-list for extension type_name
 	40, // [40:40] is the sub-list for extension extendee
 	0,  // [0:40] is the sub-list for field type_name

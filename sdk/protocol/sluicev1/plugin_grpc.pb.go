@@ -35,6 +35,7 @@ const (
 	Connector_Read_FullMethodName           = "/sluice.v1.Connector/Read"
 	Connector_Write_FullMethodName          = "/sluice.v1.Connector/Write"
 	Connector_Subscribe_FullMethodName      = "/sluice.v1.Connector/Subscribe"
+	Connector_CheckWrite_FullMethodName     = "/sluice.v1.Connector/CheckWrite"
 )
 
 // ConnectorClient is the client API for Connector service.
@@ -49,6 +50,9 @@ type ConnectorClient interface {
 	Read(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Read_Control, Read_Response], error)
 	Write(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Write_Request, Write_Response], error)
 	Subscribe(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Subscribe_Request, Subscribe_Response], error)
+	// CheckWrite asks a sink whether a write with this header would be
+	// accepted, before any record is read; answered with diagnostics.
+	CheckWrite(ctx context.Context, in *Write_Header, opts ...grpc.CallOption) (*Configure_Response, error)
 }
 
 type connectorClient struct {
@@ -148,6 +152,16 @@ func (c *connectorClient) Subscribe(ctx context.Context, opts ...grpc.CallOption
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Connector_SubscribeClient = grpc.BidiStreamingClient[Subscribe_Request, Subscribe_Response]
 
+func (c *connectorClient) CheckWrite(ctx context.Context, in *Write_Header, opts ...grpc.CallOption) (*Configure_Response, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Configure_Response)
+	err := c.cc.Invoke(ctx, Connector_CheckWrite_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ConnectorServer is the server API for Connector service.
 // All implementations must embed UnimplementedConnectorServer
 // for forward compatibility.
@@ -160,6 +174,9 @@ type ConnectorServer interface {
 	Read(grpc.BidiStreamingServer[Read_Control, Read_Response]) error
 	Write(grpc.BidiStreamingServer[Write_Request, Write_Response]) error
 	Subscribe(grpc.BidiStreamingServer[Subscribe_Request, Subscribe_Response]) error
+	// CheckWrite asks a sink whether a write with this header would be
+	// accepted, before any record is read; answered with diagnostics.
+	CheckWrite(context.Context, *Write_Header) (*Configure_Response, error)
 	mustEmbedUnimplementedConnectorServer()
 }
 
@@ -193,6 +210,9 @@ func (UnimplementedConnectorServer) Write(grpc.BidiStreamingServer[Write_Request
 }
 func (UnimplementedConnectorServer) Subscribe(grpc.BidiStreamingServer[Subscribe_Request, Subscribe_Response]) error {
 	return status.Error(codes.Unimplemented, "method Subscribe not implemented")
+}
+func (UnimplementedConnectorServer) CheckWrite(context.Context, *Write_Header) (*Configure_Response, error) {
+	return nil, status.Error(codes.Unimplemented, "method CheckWrite not implemented")
 }
 func (UnimplementedConnectorServer) mustEmbedUnimplementedConnectorServer() {}
 func (UnimplementedConnectorServer) testEmbeddedByValue()                   {}
@@ -326,6 +346,24 @@ func _Connector_Subscribe_Handler(srv interface{}, stream grpc.ServerStream) err
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Connector_SubscribeServer = grpc.BidiStreamingServer[Subscribe_Request, Subscribe_Response]
 
+func _Connector_CheckWrite_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Write_Header)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConnectorServer).CheckWrite(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Connector_CheckWrite_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConnectorServer).CheckWrite(ctx, req.(*Write_Header))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Connector_ServiceDesc is the grpc.ServiceDesc for Connector service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -352,6 +390,10 @@ var Connector_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "DescribeEntity",
 			Handler:    _Connector_DescribeEntity_Handler,
+		},
+		{
+			MethodName: "CheckWrite",
+			Handler:    _Connector_CheckWrite_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
