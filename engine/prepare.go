@@ -38,8 +38,12 @@ type Prepared struct {
 	Source       sdk.Connector
 	SourceEntity sdk.Entity
 	Pipeline     *transform.Pipeline
-	Sinks        []*PreparedSink
-	opts         Options
+	// SourceFilters are the conditions of the flow's leading filters the
+	// source may apply while reading (transform.Pushdown); the pipeline
+	// still applies every filter.
+	SourceFilters []sdk.Predicate
+	Sinks         []*PreparedSink
+	opts          Options
 }
 
 // PreparedSink is one configured sink of a prepared flow.
@@ -112,6 +116,7 @@ func Prepare(ctx context.Context, flow *plan.Flow, opts Options) (*Prepared, hcl
 		return nil, diags
 	}
 	p.Pipeline = pipe
+	p.SourceFilters = transform.Pushdown(flow.Tasks, ent.Schema)
 
 	for _, s := range flow.Sinks {
 		conn, ds := opened.open(ctx, &s.Endpoint, "sink")

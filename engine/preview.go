@@ -56,6 +56,7 @@ func (p *Prepared) Preview(ctx context.Context, n int) (*PreviewResult, error) {
 	err := p.Source.(sdk.Source).Read(ctx, sdk.ReadRequest{
 		Entity: p.Flow.Source.Entity, Fields: p.Flow.Source.Fields,
 		Options: p.Flow.Source.Options, Limits: p.opts.Limits,
+		Filters: p.SourceFilters,
 	}, sender)
 	if err != nil && !errors.Is(context.Cause(ctx), errEnough) {
 		return out, fmt.Errorf("preview %s: %w", p.Flow.Name, err)

@@ -302,6 +302,7 @@ func (r *run) execute(parent context.Context) error {
 		err := src.Read(ctx, sdk.ReadRequest{
 			Entity: p.Flow.Source.Entity, Fields: p.Flow.Source.Fields,
 			Options: p.Flow.Source.Options, Limits: p.opts.Limits, Checkpoint: resume,
+			Filters: p.SourceFilters,
 		}, &sourceSender{r: r, ch: srcCh})
 		if err != nil {
 			if first := r.firstErr(); first != nil {

@@ -259,6 +259,60 @@ type ReadRequest struct {
 	// nil on a first run.
 	Checkpoint []byte
 	Limits     Limits
+	// Filters are HINTS, AND-ed together: a source may use them to read
+	// less; the engine still applies the flow's filters, so a source that
+	// ignores them, or reads a superset, stays correct — but a source must
+	// never drop a record the predicates would keep. A record whose field
+	// is null satisfies only "is_null" (SQL semantics, as in formulas).
+	Filters []Predicate
+}
+
+// Predicate is one condition on a source field, from a flow's leading
+// filters (see ReadRequest.Filters).
+type Predicate struct {
+	Field string
+	// Op is one of "=", "!=", "<", "<=", ">", ">=", "in", "is_null" and
+	// "not_null".
+	Op string
+	// Values are the operands: one for the comparisons, one or more for
+	// "in", none for the null tests. Each is a string, int64, float64,
+	// bool or time.Time (UTC), of the field's type.
+	Values []any
+}
+
+// Predicate operators.
+const (
+	OpEq      = "="
+	OpNe      = "!="
+	OpLt      = "<"
+	OpLe      = "<="
+	OpGt      = ">"
+	OpGe      = ">="
+	OpIn      = "in"
+	OpIsNull  = "is_null"
+	OpNotNull = "not_null"
+)
+
+// String renders the predicate for logs and plans: `Amount > 100`.
+func (p Predicate) String() string {
+	switch p.Op {
+	case OpIsNull:
+		return p.Field + " is null"
+	case OpNotNull:
+		return p.Field + " is not null"
+	}
+	vals := make([]string, len(p.Values))
+	for i, v := range p.Values {
+		if s, ok := v.(string); ok {
+			vals[i] = fmt.Sprintf("%q", s)
+		} else {
+			vals[i] = fmt.Sprint(v)
+		}
+	}
+	if p.Op == OpIn {
+		return p.Field + " in [" + strings.Join(vals, ", ") + "]"
+	}
+	return p.Field + " " + p.Op + " " + strings.Join(vals, ", ")
 }
 
 // BadRecord is input a source could not turn into a record.

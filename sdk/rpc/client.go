@@ -191,6 +191,10 @@ func (c *Client) Read(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSe
 	if err != nil {
 		return err
 	}
+	filters, err := predicatesToPB(req.Filters)
+	if err != nil {
+		return err
+	}
 	ctx, wd, cancel := c.newWatchdog(ctx)
 	defer cancel(nil)
 	defer wd.stop()
@@ -200,7 +204,7 @@ func (c *Client) Read(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSe
 	}
 	err = stream.Send(&pb.Read_Control{Kind: &pb.Read_Control_Request{Request: &pb.Read_Request{
 		Entity: req.Entity, Fields: req.Fields, Options: opts, Checkpoint: req.Checkpoint,
-		Limits: limitsToPB(req.Limits), SharedMemory: shmAvailable(),
+		Limits: limitsToPB(req.Limits), SharedMemory: shmAvailable(), Filters: filters,
 	}}})
 	if err != nil {
 		return c.streamErr(ctx, err, wd.d)

@@ -2,6 +2,8 @@ package rpc
 
 import (
 	"fmt"
+	"math"
+	"time"
 
 	"github.com/sluice-dev/sluice/sdk"
 	pb "github.com/sluice-dev/sluice/sdk/protocol/sluicev1"
@@ -186,6 +188,79 @@ func writeModesFromStrings(ss []string) []sdk.WriteMode {
 	out := make([]sdk.WriteMode, len(ss))
 	for i, s := range ss {
 		out[i] = sdk.WriteMode(s)
+	}
+	return out
+}
+
+// predicatesToPB encodes filter hints; a value of a type the protocol
+// cannot carry is an error (a bug in the engine, which only makes the
+// documented types).
+func predicatesToPB(ps []sdk.Predicate) ([]*pb.Predicate, error) {
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	out := make([]*pb.Predicate, len(ps))
+	for i, p := range ps {
+		q := &pb.Predicate{Field: p.Field, Op: p.Op, Values: make([]*pb.Literal, len(p.Values))}
+		for j, v := range p.Values {
+			var l *pb.Literal
+			switch x := v.(type) {
+			case string:
+				l = &pb.Literal{Kind: &pb.Literal_StringValue{StringValue: x}}
+			case int64:
+				l = &pb.Literal{Kind: &pb.Literal_IntValue{IntValue: x}}
+			case int:
+				l = &pb.Literal{Kind: &pb.Literal_IntValue{IntValue: int64(x)}}
+			case float64:
+				l = &pb.Literal{Kind: &pb.Literal_FloatValue{FloatValue: x}}
+			case bool:
+				l = &pb.Literal{Kind: &pb.Literal_BoolValue{BoolValue: x}}
+			case time.Time:
+				if x.Before(minNanoTime) || x.After(maxNanoTime) {
+					return nil, fmt.Errorf("filter %s: time %s is out of the protocol's range", p.Field, x)
+				}
+				l = &pb.Literal{Kind: &pb.Literal_TimeUnixNano{TimeUnixNano: x.UnixNano()}}
+			default:
+				return nil, fmt.Errorf("filter %s: unsupported value type %T", p.Field, v)
+			}
+			q.Values[j] = l
+		}
+		out[i] = q
+	}
+	return out, nil
+}
+
+// Times that fit in int64 Unix nanoseconds.
+var (
+	minNanoTime = time.Unix(0, math.MinInt64).UTC()
+	maxNanoTime = time.Unix(0, math.MaxInt64).UTC()
+)
+
+// predicatesFromPB decodes filter hints. A predicate this side does not
+// understand (a value kind from a newer engine) is left out: filters are
+// hints, and dropping one only widens the read.
+func predicatesFromPB(ps []*pb.Predicate) []sdk.Predicate {
+	var out []sdk.Predicate
+next:
+	for _, q := range ps {
+		p := sdk.Predicate{Field: q.GetField(), Op: q.GetOp()}
+		for _, l := range q.GetValues() {
+			switch k := l.GetKind().(type) {
+			case *pb.Literal_StringValue:
+				p.Values = append(p.Values, k.StringValue)
+			case *pb.Literal_IntValue:
+				p.Values = append(p.Values, k.IntValue)
+			case *pb.Literal_FloatValue:
+				p.Values = append(p.Values, k.FloatValue)
+			case *pb.Literal_BoolValue:
+				p.Values = append(p.Values, k.BoolValue)
+			case *pb.Literal_TimeUnixNano:
+				p.Values = append(p.Values, time.Unix(0, k.TimeUnixNano).UTC())
+			default:
+				continue next
+			}
+		}
+		out = append(out, p)
 	}
 	return out
 }

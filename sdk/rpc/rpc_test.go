@@ -266,3 +266,62 @@ func TestLargeBatchesCrossThroughSharedMemory(t *testing.T) {
 		t.Fatalf("%d shared-memory rings left in /dev/shm after their streams ended", n-before)
 	}
 }
+
+// filterConn records the ReadRequest its Read receives.
+type filterConn struct {
+	*memConn
+	got chan sdk.ReadRequest
+}
+
+func (f *filterConn) Read(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSender) error {
+	f.got <- req
+	return nil
+}
+
+func TestReadFiltersSurviveTheWire(t *testing.T) {
+	fc := &filterConn{memConn: newMemConn(), got: make(chan sdk.ReadRequest, 1)}
+	client := sdktest.Pipe(t, fc)
+	at := time.Date(2024, 3, 1, 12, 30, 45, 123456789, time.UTC)
+	filters := []sdk.Predicate{
+		{Field: "Amount", Op: sdk.OpGt, Values: []any{1000.5}},
+		{Field: "Count", Op: sdk.OpLe, Values: []any{int64(-7)}},
+		{Field: "Stage", Op: sdk.OpIn, Values: []any{"Won", "it's \"quoted\"", ""}},
+		{Field: "Active", Op: sdk.OpEq, Values: []any{true}},
+		{Field: "Closed", Op: sdk.OpGe, Values: []any{at}},
+		{Field: "Owner", Op: sdk.OpIsNull},
+		{Field: "Name", Op: sdk.OpNotNull},
+	}
+	col := &sdktest.Collector{}
+	defer col.Release()
+	if err := client.Read(context.Background(), sdk.ReadRequest{Entity: "x", Filters: filters}, col); err != nil {
+		t.Fatal(err)
+	}
+	got := <-fc.got
+	if len(got.Filters) != len(filters) {
+		t.Fatalf("got %d filters, want %d: %v", len(got.Filters), len(filters), got.Filters)
+	}
+	for i, want := range filters {
+		g := got.Filters[i]
+		if g.Field != want.Field || g.Op != want.Op || len(g.Values) != len(want.Values) {
+			t.Fatalf("filter %d: got %v, want %v", i, g, want)
+		}
+		for j, v := range want.Values {
+			if tv, ok := v.(time.Time); ok {
+				if gt, ok := g.Values[j].(time.Time); !ok || !gt.Equal(tv) || gt.Location() != time.UTC {
+					t.Fatalf("filter %d value %d: got %#v, want %v", i, j, g.Values[j], tv)
+				}
+				continue
+			}
+			if g.Values[j] != v {
+				t.Fatalf("filter %d value %d: got %#v (%T), want %#v (%T)", i, j, g.Values[j], g.Values[j], v, v)
+			}
+		}
+	}
+	// No filters stays no filters.
+	if err := client.Read(context.Background(), sdk.ReadRequest{Entity: "x"}, col); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-fc.got; got.Filters != nil {
+		t.Fatalf("got filters %v from a request without any", got.Filters)
+	}
+}

@@ -139,7 +139,7 @@ func (s *Server) Read(stream pb.Connector_ReadServer) error {
 	}()
 	err = src.Read(stream.Context(), sdk.ReadRequest{
 		Entity: req.Entity, Fields: req.Fields, Options: valuesFromPB(req.Options),
-		Checkpoint: req.Checkpoint, Limits: out.limits,
+		Checkpoint: req.Checkpoint, Limits: out.limits, Filters: predicatesFromPB(req.Filters),
 	}, out)
 	return toStatus(err)
 }

@@ -21,6 +21,7 @@ type sfField struct {
 	Updateable        bool     `json:"updateable"`
 	ExternalID        bool     `json:"externalId"`
 	IDLookup          bool     `json:"idLookup"`
+	Filterable        bool     `json:"filterable"`
 	Precision         int      `json:"precision"`
 	Scale             int      `json:"scale"`
 	CompoundFieldName *string  `json:"compoundFieldName"`

@@ -120,6 +120,7 @@ func (c *Connector) Read(ctx context.Context, req sdk.ReadRequest, out sdk.Recor
 	if o.where != "" {
 		conds = append(conds, "("+o.where+")")
 	}
+	conds = append(conds, soqlFilters(obj, req.Filters)...)
 	order := ""
 	if o.cursor != "" {
 		cf := obj.field(o.cursor)

@@ -72,7 +72,7 @@ func (x Diagnostic_Severity) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Diagnostic_Severity.Descriptor instead.
 func (Diagnostic_Severity) EnumDescriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{5, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{7, 0}
 }
 
 // Value is one typed configuration value.
@@ -266,6 +266,199 @@ func (x *StringList) GetValues() []string {
 	return nil
 }
 
+// Predicate is one filter hint on a source field (sdk.Predicate).
+type Predicate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Field         string                 `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
+	Op            string                 `protobuf:"bytes,2,opt,name=op,proto3" json:"op,omitempty"`
+	Values        []*Literal             `protobuf:"bytes,3,rep,name=values,proto3" json:"values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Predicate) Reset() {
+	*x = Predicate{}
+	mi := &file_plugin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Predicate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Predicate) ProtoMessage() {}
+
+func (x *Predicate) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Predicate.ProtoReflect.Descriptor instead.
+func (*Predicate) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Predicate) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *Predicate) GetOp() string {
+	if x != nil {
+		return x.Op
+	}
+	return ""
+}
+
+func (x *Predicate) GetValues() []*Literal {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+// Literal is a predicate operand.
+type Literal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*Literal_StringValue
+	//	*Literal_IntValue
+	//	*Literal_FloatValue
+	//	*Literal_BoolValue
+	//	*Literal_TimeUnixNano
+	Kind          isLiteral_Kind `protobuf_oneof:"kind"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Literal) Reset() {
+	*x = Literal{}
+	mi := &file_plugin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Literal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Literal) ProtoMessage() {}
+
+func (x *Literal) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Literal.ProtoReflect.Descriptor instead.
+func (*Literal) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Literal) GetKind() isLiteral_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *Literal) GetStringValue() string {
+	if x != nil {
+		if x, ok := x.Kind.(*Literal_StringValue); ok {
+			return x.StringValue
+		}
+	}
+	return ""
+}
+
+func (x *Literal) GetIntValue() int64 {
+	if x != nil {
+		if x, ok := x.Kind.(*Literal_IntValue); ok {
+			return x.IntValue
+		}
+	}
+	return 0
+}
+
+func (x *Literal) GetFloatValue() float64 {
+	if x != nil {
+		if x, ok := x.Kind.(*Literal_FloatValue); ok {
+			return x.FloatValue
+		}
+	}
+	return 0
+}
+
+func (x *Literal) GetBoolValue() bool {
+	if x != nil {
+		if x, ok := x.Kind.(*Literal_BoolValue); ok {
+			return x.BoolValue
+		}
+	}
+	return false
+}
+
+func (x *Literal) GetTimeUnixNano() int64 {
+	if x != nil {
+		if x, ok := x.Kind.(*Literal_TimeUnixNano); ok {
+			return x.TimeUnixNano
+		}
+	}
+	return 0
+}
+
+type isLiteral_Kind interface {
+	isLiteral_Kind()
+}
+
+type Literal_StringValue struct {
+	StringValue string `protobuf:"bytes,1,opt,name=string_value,json=stringValue,proto3,oneof"`
+}
+
+type Literal_IntValue struct {
+	IntValue int64 `protobuf:"varint,2,opt,name=int_value,json=intValue,proto3,oneof"`
+}
+
+type Literal_FloatValue struct {
+	FloatValue float64 `protobuf:"fixed64,3,opt,name=float_value,json=floatValue,proto3,oneof"`
+}
+
+type Literal_BoolValue struct {
+	BoolValue bool `protobuf:"varint,4,opt,name=bool_value,json=boolValue,proto3,oneof"`
+}
+
+type Literal_TimeUnixNano struct {
+	// A time.Time as Unix nanoseconds, UTC.
+	TimeUnixNano int64 `protobuf:"varint,5,opt,name=time_unix_nano,json=timeUnixNano,proto3,oneof"`
+}
+
+func (*Literal_StringValue) isLiteral_Kind() {}
+
+func (*Literal_IntValue) isLiteral_Kind() {}
+
+func (*Literal_FloatValue) isLiteral_Kind() {}
+
+func (*Literal_BoolValue) isLiteral_Kind() {}
+
+func (*Literal_TimeUnixNano) isLiteral_Kind() {}
+
 type StringMap struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Values        map[string]string      `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
@@ -275,7 +468,7 @@ type StringMap struct {
 
 func (x *StringMap) Reset() {
 	*x = StringMap{}
-	mi := &file_plugin_proto_msgTypes[2]
+	mi := &file_plugin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -287,7 +480,7 @@ func (x *StringMap) String() string {
 func (*StringMap) ProtoMessage() {}
 
 func (x *StringMap) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[2]
+	mi := &file_plugin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -300,7 +493,7 @@ func (x *StringMap) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StringMap.ProtoReflect.Descriptor instead.
 func (*StringMap) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{2}
+	return file_plugin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *StringMap) GetValues() map[string]string {
@@ -325,7 +518,7 @@ type Attribute struct {
 
 func (x *Attribute) Reset() {
 	*x = Attribute{}
-	mi := &file_plugin_proto_msgTypes[3]
+	mi := &file_plugin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -337,7 +530,7 @@ func (x *Attribute) String() string {
 func (*Attribute) ProtoMessage() {}
 
 func (x *Attribute) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[3]
+	mi := &file_plugin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -350,7 +543,7 @@ func (x *Attribute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attribute.ProtoReflect.Descriptor instead.
 func (*Attribute) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{3}
+	return file_plugin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Attribute) GetName() string {
@@ -411,7 +604,7 @@ type ConfigSchema struct {
 
 func (x *ConfigSchema) Reset() {
 	*x = ConfigSchema{}
-	mi := &file_plugin_proto_msgTypes[4]
+	mi := &file_plugin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -423,7 +616,7 @@ func (x *ConfigSchema) String() string {
 func (*ConfigSchema) ProtoMessage() {}
 
 func (x *ConfigSchema) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[4]
+	mi := &file_plugin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -436,7 +629,7 @@ func (x *ConfigSchema) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfigSchema.ProtoReflect.Descriptor instead.
 func (*ConfigSchema) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{4}
+	return file_plugin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ConfigSchema) GetAttributes() []*Attribute {
@@ -458,7 +651,7 @@ type Diagnostic struct {
 
 func (x *Diagnostic) Reset() {
 	*x = Diagnostic{}
-	mi := &file_plugin_proto_msgTypes[5]
+	mi := &file_plugin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -470,7 +663,7 @@ func (x *Diagnostic) String() string {
 func (*Diagnostic) ProtoMessage() {}
 
 func (x *Diagnostic) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[5]
+	mi := &file_plugin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -483,7 +676,7 @@ func (x *Diagnostic) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Diagnostic.ProtoReflect.Descriptor instead.
 func (*Diagnostic) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{5}
+	return file_plugin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Diagnostic) GetSeverity() Diagnostic_Severity {
@@ -530,7 +723,7 @@ type ArrowFrame struct {
 
 func (x *ArrowFrame) Reset() {
 	*x = ArrowFrame{}
-	mi := &file_plugin_proto_msgTypes[6]
+	mi := &file_plugin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -542,7 +735,7 @@ func (x *ArrowFrame) String() string {
 func (*ArrowFrame) ProtoMessage() {}
 
 func (x *ArrowFrame) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[6]
+	mi := &file_plugin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -555,7 +748,7 @@ func (x *ArrowFrame) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArrowFrame.ProtoReflect.Descriptor instead.
 func (*ArrowFrame) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{6}
+	return file_plugin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ArrowFrame) GetHeader() []byte {
@@ -607,7 +800,7 @@ type SharedMemory struct {
 
 func (x *SharedMemory) Reset() {
 	*x = SharedMemory{}
-	mi := &file_plugin_proto_msgTypes[7]
+	mi := &file_plugin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -619,7 +812,7 @@ func (x *SharedMemory) String() string {
 func (*SharedMemory) ProtoMessage() {}
 
 func (x *SharedMemory) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[7]
+	mi := &file_plugin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -632,7 +825,7 @@ func (x *SharedMemory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SharedMemory.ProtoReflect.Descriptor instead.
 func (*SharedMemory) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{7}
+	return file_plugin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *SharedMemory) GetName() string {
@@ -658,7 +851,7 @@ type Released struct {
 
 func (x *Released) Reset() {
 	*x = Released{}
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -670,7 +863,7 @@ func (x *Released) String() string {
 func (*Released) ProtoMessage() {}
 
 func (x *Released) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -683,7 +876,7 @@ func (x *Released) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Released.ProtoReflect.Descriptor instead.
 func (*Released) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{8}
+	return file_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Released) GetOffsets() []uint64 {
@@ -704,7 +897,7 @@ type ArrowData struct {
 
 func (x *ArrowData) Reset() {
 	*x = ArrowData{}
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -716,7 +909,7 @@ func (x *ArrowData) String() string {
 func (*ArrowData) ProtoMessage() {}
 
 func (x *ArrowData) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -729,7 +922,7 @@ func (x *ArrowData) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ArrowData.ProtoReflect.Descriptor instead.
 func (*ArrowData) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{9}
+	return file_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ArrowData) GetMessages() []*ArrowFrame {
@@ -749,7 +942,7 @@ type Limits struct {
 
 func (x *Limits) Reset() {
 	*x = Limits{}
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -761,7 +954,7 @@ func (x *Limits) String() string {
 func (*Limits) ProtoMessage() {}
 
 func (x *Limits) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -774,7 +967,7 @@ func (x *Limits) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Limits.ProtoReflect.Descriptor instead.
 func (*Limits) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{10}
+	return file_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Limits) GetMaxRows() int64 {
@@ -799,7 +992,7 @@ type GetSpec struct {
 
 func (x *GetSpec) Reset() {
 	*x = GetSpec{}
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -811,7 +1004,7 @@ func (x *GetSpec) String() string {
 func (*GetSpec) ProtoMessage() {}
 
 func (x *GetSpec) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -824,7 +1017,7 @@ func (x *GetSpec) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSpec.ProtoReflect.Descriptor instead.
 func (*GetSpec) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{11}
+	return file_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 type Configure struct {
@@ -835,7 +1028,7 @@ type Configure struct {
 
 func (x *Configure) Reset() {
 	*x = Configure{}
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -847,7 +1040,7 @@ func (x *Configure) String() string {
 func (*Configure) ProtoMessage() {}
 
 func (x *Configure) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -860,7 +1053,7 @@ func (x *Configure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Configure.ProtoReflect.Descriptor instead.
 func (*Configure) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{12}
+	return file_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 type Check struct {
@@ -871,7 +1064,7 @@ type Check struct {
 
 func (x *Check) Reset() {
 	*x = Check{}
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -883,7 +1076,7 @@ func (x *Check) String() string {
 func (*Check) ProtoMessage() {}
 
 func (x *Check) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -896,7 +1089,7 @@ func (x *Check) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Check.ProtoReflect.Descriptor instead.
 func (*Check) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{13}
+	return file_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 type ListEntities struct {
@@ -907,7 +1100,7 @@ type ListEntities struct {
 
 func (x *ListEntities) Reset() {
 	*x = ListEntities{}
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -919,7 +1112,7 @@ func (x *ListEntities) String() string {
 func (*ListEntities) ProtoMessage() {}
 
 func (x *ListEntities) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[14]
+	mi := &file_plugin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -932,7 +1125,7 @@ func (x *ListEntities) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntities.ProtoReflect.Descriptor instead.
 func (*ListEntities) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14}
+	return file_plugin_proto_rawDescGZIP(), []int{16}
 }
 
 type DescribeEntity struct {
@@ -943,7 +1136,7 @@ type DescribeEntity struct {
 
 func (x *DescribeEntity) Reset() {
 	*x = DescribeEntity{}
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -955,7 +1148,7 @@ func (x *DescribeEntity) String() string {
 func (*DescribeEntity) ProtoMessage() {}
 
 func (x *DescribeEntity) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[15]
+	mi := &file_plugin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -968,7 +1161,7 @@ func (x *DescribeEntity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeEntity.ProtoReflect.Descriptor instead.
 func (*DescribeEntity) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15}
+	return file_plugin_proto_rawDescGZIP(), []int{17}
 }
 
 type Read struct {
@@ -979,7 +1172,7 @@ type Read struct {
 
 func (x *Read) Reset() {
 	*x = Read{}
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -991,7 +1184,7 @@ func (x *Read) String() string {
 func (*Read) ProtoMessage() {}
 
 func (x *Read) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[16]
+	mi := &file_plugin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1004,7 +1197,7 @@ func (x *Read) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read.ProtoReflect.Descriptor instead.
 func (*Read) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16}
+	return file_plugin_proto_rawDescGZIP(), []int{18}
 }
 
 type Write struct {
@@ -1015,7 +1208,7 @@ type Write struct {
 
 func (x *Write) Reset() {
 	*x = Write{}
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1027,7 +1220,7 @@ func (x *Write) String() string {
 func (*Write) ProtoMessage() {}
 
 func (x *Write) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[17]
+	mi := &file_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1040,7 +1233,7 @@ func (x *Write) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write.ProtoReflect.Descriptor instead.
 func (*Write) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{17}
+	return file_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 type Subscribe struct {
@@ -1051,7 +1244,7 @@ type Subscribe struct {
 
 func (x *Subscribe) Reset() {
 	*x = Subscribe{}
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1063,7 +1256,7 @@ func (x *Subscribe) String() string {
 func (*Subscribe) ProtoMessage() {}
 
 func (x *Subscribe) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1076,7 +1269,7 @@ func (x *Subscribe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribe.ProtoReflect.Descriptor instead.
 func (*Subscribe) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18}
+	return file_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 type GetSpec_Request struct {
@@ -1087,7 +1280,7 @@ type GetSpec_Request struct {
 
 func (x *GetSpec_Request) Reset() {
 	*x = GetSpec_Request{}
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1099,7 +1292,7 @@ func (x *GetSpec_Request) String() string {
 func (*GetSpec_Request) ProtoMessage() {}
 
 func (x *GetSpec_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1112,7 +1305,7 @@ func (x *GetSpec_Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSpec_Request.ProtoReflect.Descriptor instead.
 func (*GetSpec_Request) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{11, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{13, 0}
 }
 
 type GetSpec_Response struct {
@@ -1130,7 +1323,7 @@ type GetSpec_Response struct {
 
 func (x *GetSpec_Response) Reset() {
 	*x = GetSpec_Response{}
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1142,7 +1335,7 @@ func (x *GetSpec_Response) String() string {
 func (*GetSpec_Response) ProtoMessage() {}
 
 func (x *GetSpec_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1155,7 +1348,7 @@ func (x *GetSpec_Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSpec_Response.ProtoReflect.Descriptor instead.
 func (*GetSpec_Response) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{11, 1}
+	return file_plugin_proto_rawDescGZIP(), []int{13, 1}
 }
 
 func (x *GetSpec_Response) GetName() string {
@@ -1216,7 +1409,7 @@ type Configure_Request struct {
 
 func (x *Configure_Request) Reset() {
 	*x = Configure_Request{}
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1228,7 +1421,7 @@ func (x *Configure_Request) String() string {
 func (*Configure_Request) ProtoMessage() {}
 
 func (x *Configure_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1241,7 +1434,7 @@ func (x *Configure_Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Configure_Request.ProtoReflect.Descriptor instead.
 func (*Configure_Request) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{12, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{14, 0}
 }
 
 func (x *Configure_Request) GetConfig() map[string]*Value {
@@ -1260,7 +1453,7 @@ type Configure_Response struct {
 
 func (x *Configure_Response) Reset() {
 	*x = Configure_Response{}
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1272,7 +1465,7 @@ func (x *Configure_Response) String() string {
 func (*Configure_Response) ProtoMessage() {}
 
 func (x *Configure_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1285,7 +1478,7 @@ func (x *Configure_Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Configure_Response.ProtoReflect.Descriptor instead.
 func (*Configure_Response) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{12, 1}
+	return file_plugin_proto_rawDescGZIP(), []int{14, 1}
 }
 
 func (x *Configure_Response) GetDiagnostics() []*Diagnostic {
@@ -1303,7 +1496,7 @@ type Check_Request struct {
 
 func (x *Check_Request) Reset() {
 	*x = Check_Request{}
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1315,7 +1508,7 @@ func (x *Check_Request) String() string {
 func (*Check_Request) ProtoMessage() {}
 
 func (x *Check_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1328,7 +1521,7 @@ func (x *Check_Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Check_Request.ProtoReflect.Descriptor instead.
 func (*Check_Request) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{13, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{15, 0}
 }
 
 type Check_Response struct {
@@ -1339,7 +1532,7 @@ type Check_Response struct {
 
 func (x *Check_Response) Reset() {
 	*x = Check_Response{}
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1351,7 +1544,7 @@ func (x *Check_Response) String() string {
 func (*Check_Response) ProtoMessage() {}
 
 func (x *Check_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1364,7 +1557,7 @@ func (x *Check_Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Check_Response.ProtoReflect.Descriptor instead.
 func (*Check_Response) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{13, 1}
+	return file_plugin_proto_rawDescGZIP(), []int{15, 1}
 }
 
 type ListEntities_Request struct {
@@ -1375,7 +1568,7 @@ type ListEntities_Request struct {
 
 func (x *ListEntities_Request) Reset() {
 	*x = ListEntities_Request{}
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1387,7 +1580,7 @@ func (x *ListEntities_Request) String() string {
 func (*ListEntities_Request) ProtoMessage() {}
 
 func (x *ListEntities_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1400,7 +1593,7 @@ func (x *ListEntities_Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntities_Request.ProtoReflect.Descriptor instead.
 func (*ListEntities_Request) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{16, 0}
 }
 
 type ListEntities_Entity struct {
@@ -1413,7 +1606,7 @@ type ListEntities_Entity struct {
 
 func (x *ListEntities_Entity) Reset() {
 	*x = ListEntities_Entity{}
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1425,7 +1618,7 @@ func (x *ListEntities_Entity) String() string {
 func (*ListEntities_Entity) ProtoMessage() {}
 
 func (x *ListEntities_Entity) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1438,7 +1631,7 @@ func (x *ListEntities_Entity) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntities_Entity.ProtoReflect.Descriptor instead.
 func (*ListEntities_Entity) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14, 1}
+	return file_plugin_proto_rawDescGZIP(), []int{16, 1}
 }
 
 func (x *ListEntities_Entity) GetName() string {
@@ -1464,7 +1657,7 @@ type ListEntities_Response struct {
 
 func (x *ListEntities_Response) Reset() {
 	*x = ListEntities_Response{}
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1476,7 +1669,7 @@ func (x *ListEntities_Response) String() string {
 func (*ListEntities_Response) ProtoMessage() {}
 
 func (x *ListEntities_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1489,7 +1682,7 @@ func (x *ListEntities_Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListEntities_Response.ProtoReflect.Descriptor instead.
 func (*ListEntities_Response) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{14, 2}
+	return file_plugin_proto_rawDescGZIP(), []int{16, 2}
 }
 
 func (x *ListEntities_Response) GetEntities() []*ListEntities_Entity {
@@ -1509,7 +1702,7 @@ type DescribeEntity_Request struct {
 
 func (x *DescribeEntity_Request) Reset() {
 	*x = DescribeEntity_Request{}
-	mi := &file_plugin_proto_msgTypes[30]
+	mi := &file_plugin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1521,7 +1714,7 @@ func (x *DescribeEntity_Request) String() string {
 func (*DescribeEntity_Request) ProtoMessage() {}
 
 func (x *DescribeEntity_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[30]
+	mi := &file_plugin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1534,7 +1727,7 @@ func (x *DescribeEntity_Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeEntity_Request.ProtoReflect.Descriptor instead.
 func (*DescribeEntity_Request) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{17, 0}
 }
 
 func (x *DescribeEntity_Request) GetEntity() string {
@@ -1565,7 +1758,7 @@ type DescribeEntity_Response struct {
 
 func (x *DescribeEntity_Response) Reset() {
 	*x = DescribeEntity_Response{}
-	mi := &file_plugin_proto_msgTypes[31]
+	mi := &file_plugin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1577,7 +1770,7 @@ func (x *DescribeEntity_Response) String() string {
 func (*DescribeEntity_Response) ProtoMessage() {}
 
 func (x *DescribeEntity_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[31]
+	mi := &file_plugin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1590,7 +1783,7 @@ func (x *DescribeEntity_Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeEntity_Response.ProtoReflect.Descriptor instead.
 func (*DescribeEntity_Response) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{15, 1}
+	return file_plugin_proto_rawDescGZIP(), []int{17, 1}
 }
 
 func (x *DescribeEntity_Response) GetName() string {
@@ -1636,14 +1829,16 @@ type Read_Request struct {
 	Checkpoint []byte                 `protobuf:"bytes,4,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
 	Limits     *Limits                `protobuf:"bytes,5,opt,name=limits,proto3" json:"limits,omitempty"`
 	// The engine can map a shared-memory ring on this machine.
-	SharedMemory  bool `protobuf:"varint,6,opt,name=shared_memory,json=sharedMemory,proto3" json:"shared_memory,omitempty"`
+	SharedMemory bool `protobuf:"varint,6,opt,name=shared_memory,json=sharedMemory,proto3" json:"shared_memory,omitempty"`
+	// Hints from the flow's leading filters (sdk.ReadRequest.Filters).
+	Filters       []*Predicate `protobuf:"bytes,7,rep,name=filters,proto3" json:"filters,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Read_Request) Reset() {
 	*x = Read_Request{}
-	mi := &file_plugin_proto_msgTypes[33]
+	mi := &file_plugin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1655,7 +1850,7 @@ func (x *Read_Request) String() string {
 func (*Read_Request) ProtoMessage() {}
 
 func (x *Read_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[33]
+	mi := &file_plugin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1668,7 +1863,7 @@ func (x *Read_Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read_Request.ProtoReflect.Descriptor instead.
 func (*Read_Request) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{18, 0}
 }
 
 func (x *Read_Request) GetEntity() string {
@@ -1713,6 +1908,13 @@ func (x *Read_Request) GetSharedMemory() bool {
 	return false
 }
 
+func (x *Read_Request) GetFilters() []*Predicate {
+	if x != nil {
+		return x.Filters
+	}
+	return nil
+}
+
 // Control is what the engine sends: the request, then releases.
 type Read_Control struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1727,7 +1929,7 @@ type Read_Control struct {
 
 func (x *Read_Control) Reset() {
 	*x = Read_Control{}
-	mi := &file_plugin_proto_msgTypes[34]
+	mi := &file_plugin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1739,7 +1941,7 @@ func (x *Read_Control) String() string {
 func (*Read_Control) ProtoMessage() {}
 
 func (x *Read_Control) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[34]
+	mi := &file_plugin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1752,7 +1954,7 @@ func (x *Read_Control) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read_Control.ProtoReflect.Descriptor instead.
 func (*Read_Control) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16, 1}
+	return file_plugin_proto_rawDescGZIP(), []int{18, 1}
 }
 
 func (x *Read_Control) GetKind() isRead_Control_Kind {
@@ -1812,7 +2014,7 @@ type Read_Response struct {
 
 func (x *Read_Response) Reset() {
 	*x = Read_Response{}
-	mi := &file_plugin_proto_msgTypes[35]
+	mi := &file_plugin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1824,7 +2026,7 @@ func (x *Read_Response) String() string {
 func (*Read_Response) ProtoMessage() {}
 
 func (x *Read_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[35]
+	mi := &file_plugin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1837,7 +2039,7 @@ func (x *Read_Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read_Response.ProtoReflect.Descriptor instead.
 func (*Read_Response) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16, 2}
+	return file_plugin_proto_rawDescGZIP(), []int{18, 2}
 }
 
 func (x *Read_Response) GetKind() isRead_Response_Kind {
@@ -1937,7 +2139,7 @@ type Read_BadRecord struct {
 
 func (x *Read_BadRecord) Reset() {
 	*x = Read_BadRecord{}
-	mi := &file_plugin_proto_msgTypes[36]
+	mi := &file_plugin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1949,7 +2151,7 @@ func (x *Read_BadRecord) String() string {
 func (*Read_BadRecord) ProtoMessage() {}
 
 func (x *Read_BadRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[36]
+	mi := &file_plugin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1962,7 +2164,7 @@ func (x *Read_BadRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read_BadRecord.ProtoReflect.Descriptor instead.
 func (*Read_BadRecord) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16, 3}
+	return file_plugin_proto_rawDescGZIP(), []int{18, 3}
 }
 
 func (x *Read_BadRecord) GetLocation() string {
@@ -1996,7 +2198,7 @@ type Read_Progress struct {
 
 func (x *Read_Progress) Reset() {
 	*x = Read_Progress{}
-	mi := &file_plugin_proto_msgTypes[37]
+	mi := &file_plugin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2008,7 +2210,7 @@ func (x *Read_Progress) String() string {
 func (*Read_Progress) ProtoMessage() {}
 
 func (x *Read_Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[37]
+	mi := &file_plugin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2021,7 +2223,7 @@ func (x *Read_Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read_Progress.ProtoReflect.Descriptor instead.
 func (*Read_Progress) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{16, 4}
+	return file_plugin_proto_rawDescGZIP(), []int{18, 4}
 }
 
 func (x *Read_Progress) GetBytesRead() int64 {
@@ -2056,7 +2258,7 @@ type Write_Header struct {
 
 func (x *Write_Header) Reset() {
 	*x = Write_Header{}
-	mi := &file_plugin_proto_msgTypes[39]
+	mi := &file_plugin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2068,7 +2270,7 @@ func (x *Write_Header) String() string {
 func (*Write_Header) ProtoMessage() {}
 
 func (x *Write_Header) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[39]
+	mi := &file_plugin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2081,7 +2283,7 @@ func (x *Write_Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Header.ProtoReflect.Descriptor instead.
 func (*Write_Header) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{17, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{19, 0}
 }
 
 func (x *Write_Header) GetEntity() string {
@@ -2150,7 +2352,7 @@ type Write_Opened struct {
 
 func (x *Write_Opened) Reset() {
 	*x = Write_Opened{}
-	mi := &file_plugin_proto_msgTypes[40]
+	mi := &file_plugin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2162,7 +2364,7 @@ func (x *Write_Opened) String() string {
 func (*Write_Opened) ProtoMessage() {}
 
 func (x *Write_Opened) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[40]
+	mi := &file_plugin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2175,7 +2377,7 @@ func (x *Write_Opened) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Opened.ProtoReflect.Descriptor instead.
 func (*Write_Opened) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{17, 1}
+	return file_plugin_proto_rawDescGZIP(), []int{19, 1}
 }
 
 func (x *Write_Opened) GetSharedMemory() bool {
@@ -2199,7 +2401,7 @@ type Write_Request struct {
 
 func (x *Write_Request) Reset() {
 	*x = Write_Request{}
-	mi := &file_plugin_proto_msgTypes[41]
+	mi := &file_plugin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2211,7 +2413,7 @@ func (x *Write_Request) String() string {
 func (*Write_Request) ProtoMessage() {}
 
 func (x *Write_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[41]
+	mi := &file_plugin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2224,7 +2426,7 @@ func (x *Write_Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Request.ProtoReflect.Descriptor instead.
 func (*Write_Request) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{17, 2}
+	return file_plugin_proto_rawDescGZIP(), []int{19, 2}
 }
 
 func (x *Write_Request) GetKind() isWrite_Request_Kind {
@@ -2297,7 +2499,7 @@ type Write_Rejected struct {
 
 func (x *Write_Rejected) Reset() {
 	*x = Write_Rejected{}
-	mi := &file_plugin_proto_msgTypes[42]
+	mi := &file_plugin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2309,7 +2511,7 @@ func (x *Write_Rejected) String() string {
 func (*Write_Rejected) ProtoMessage() {}
 
 func (x *Write_Rejected) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[42]
+	mi := &file_plugin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2322,7 +2524,7 @@ func (x *Write_Rejected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Rejected.ProtoReflect.Descriptor instead.
 func (*Write_Rejected) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{17, 3}
+	return file_plugin_proto_rawDescGZIP(), []int{19, 3}
 }
 
 func (x *Write_Rejected) GetRow() int64 {
@@ -2350,7 +2552,7 @@ type Write_Result struct {
 
 func (x *Write_Result) Reset() {
 	*x = Write_Result{}
-	mi := &file_plugin_proto_msgTypes[43]
+	mi := &file_plugin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2362,7 +2564,7 @@ func (x *Write_Result) String() string {
 func (*Write_Result) ProtoMessage() {}
 
 func (x *Write_Result) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[43]
+	mi := &file_plugin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2375,7 +2577,7 @@ func (x *Write_Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Result.ProtoReflect.Descriptor instead.
 func (*Write_Result) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{17, 4}
+	return file_plugin_proto_rawDescGZIP(), []int{19, 4}
 }
 
 func (x *Write_Result) GetBatch() uint64 {
@@ -2409,7 +2611,7 @@ type Write_Committed struct {
 
 func (x *Write_Committed) Reset() {
 	*x = Write_Committed{}
-	mi := &file_plugin_proto_msgTypes[44]
+	mi := &file_plugin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2421,7 +2623,7 @@ func (x *Write_Committed) String() string {
 func (*Write_Committed) ProtoMessage() {}
 
 func (x *Write_Committed) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[44]
+	mi := &file_plugin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2434,7 +2636,7 @@ func (x *Write_Committed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Committed.ProtoReflect.Descriptor instead.
 func (*Write_Committed) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{17, 5}
+	return file_plugin_proto_rawDescGZIP(), []int{19, 5}
 }
 
 func (x *Write_Committed) GetId() uint64 {
@@ -2466,7 +2668,7 @@ type Write_Response struct {
 
 func (x *Write_Response) Reset() {
 	*x = Write_Response{}
-	mi := &file_plugin_proto_msgTypes[45]
+	mi := &file_plugin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2478,7 +2680,7 @@ func (x *Write_Response) String() string {
 func (*Write_Response) ProtoMessage() {}
 
 func (x *Write_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[45]
+	mi := &file_plugin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2491,7 +2693,7 @@ func (x *Write_Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Response.ProtoReflect.Descriptor instead.
 func (*Write_Response) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{17, 6}
+	return file_plugin_proto_rawDescGZIP(), []int{19, 6}
 }
 
 func (x *Write_Response) GetKind() isWrite_Response_Kind {
@@ -2580,7 +2782,7 @@ type Subscribe_Request struct {
 
 func (x *Subscribe_Request) Reset() {
 	*x = Subscribe_Request{}
-	mi := &file_plugin_proto_msgTypes[47]
+	mi := &file_plugin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2592,7 +2794,7 @@ func (x *Subscribe_Request) String() string {
 func (*Subscribe_Request) ProtoMessage() {}
 
 func (x *Subscribe_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[47]
+	mi := &file_plugin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2605,7 +2807,7 @@ func (x *Subscribe_Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribe_Request.ProtoReflect.Descriptor instead.
 func (*Subscribe_Request) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{20, 0}
 }
 
 func (x *Subscribe_Request) GetKind() isSubscribe_Request_Kind {
@@ -2662,7 +2864,7 @@ type Subscribe_Start struct {
 
 func (x *Subscribe_Start) Reset() {
 	*x = Subscribe_Start{}
-	mi := &file_plugin_proto_msgTypes[48]
+	mi := &file_plugin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2674,7 +2876,7 @@ func (x *Subscribe_Start) String() string {
 func (*Subscribe_Start) ProtoMessage() {}
 
 func (x *Subscribe_Start) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[48]
+	mi := &file_plugin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2687,7 +2889,7 @@ func (x *Subscribe_Start) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribe_Start.ProtoReflect.Descriptor instead.
 func (*Subscribe_Start) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18, 1}
+	return file_plugin_proto_rawDescGZIP(), []int{20, 1}
 }
 
 func (x *Subscribe_Start) GetEntity() string {
@@ -2731,7 +2933,7 @@ type Subscribe_Response struct {
 
 func (x *Subscribe_Response) Reset() {
 	*x = Subscribe_Response{}
-	mi := &file_plugin_proto_msgTypes[49]
+	mi := &file_plugin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2743,7 +2945,7 @@ func (x *Subscribe_Response) String() string {
 func (*Subscribe_Response) ProtoMessage() {}
 
 func (x *Subscribe_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[49]
+	mi := &file_plugin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2756,7 +2958,7 @@ func (x *Subscribe_Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribe_Response.ProtoReflect.Descriptor instead.
 func (*Subscribe_Response) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18, 2}
+	return file_plugin_proto_rawDescGZIP(), []int{20, 2}
 }
 
 func (x *Subscribe_Response) GetKind() isSubscribe_Response_Kind {
@@ -2819,7 +3021,20 @@ const file_plugin_proto_rawDesc = "" +
 	"\x04kind\"$\n" +
 	"\n" +
 	"StringList\x12\x16\n" +
-	"\x06values\x18\x01 \x03(\tR\x06values\"\x80\x01\n" +
+	"\x06values\x18\x01 \x03(\tR\x06values\"]\n" +
+	"\tPredicate\x12\x14\n" +
+	"\x05field\x18\x01 \x01(\tR\x05field\x12\x0e\n" +
+	"\x02op\x18\x02 \x01(\tR\x02op\x12*\n" +
+	"\x06values\x18\x03 \x03(\v2\x12.sluice.v1.LiteralR\x06values\"\xc1\x01\n" +
+	"\aLiteral\x12#\n" +
+	"\fstring_value\x18\x01 \x01(\tH\x00R\vstringValue\x12\x1d\n" +
+	"\tint_value\x18\x02 \x01(\x03H\x00R\bintValue\x12!\n" +
+	"\vfloat_value\x18\x03 \x01(\x01H\x00R\n" +
+	"floatValue\x12\x1f\n" +
+	"\n" +
+	"bool_value\x18\x04 \x01(\bH\x00R\tboolValue\x12&\n" +
+	"\x0etime_unix_nano\x18\x05 \x01(\x03H\x00R\ftimeUnixNanoB\x06\n" +
+	"\x04kind\"\x80\x01\n" +
 	"\tStringMap\x128\n" +
 	"\x06values\x18\x01 \x03(\v2 .sluice.v1.StringMap.ValuesEntryR\x06values\x1a9\n" +
 	"\vValuesEntry\x12\x10\n" +
@@ -2910,8 +3125,8 @@ const file_plugin_proto_rawDesc = "" +
 	"primaryKey\x12#\n" +
 	"\rcursor_fields\x18\x04 \x03(\tR\fcursorFields\x12\x1f\n" +
 	"\vwrite_modes\x18\x05 \x03(\tR\n" +
-	"writeModes\"\xee\x06\n" +
-	"\x04Read\x1a\xb7\x02\n" +
+	"writeModes\"\x9e\a\n" +
+	"\x04Read\x1a\xe7\x02\n" +
 	"\aRequest\x12\x16\n" +
 	"\x06entity\x18\x01 \x01(\tR\x06entity\x12\x16\n" +
 	"\x06fields\x18\x02 \x03(\tR\x06fields\x12>\n" +
@@ -2920,7 +3135,8 @@ const file_plugin_proto_rawDesc = "" +
 	"checkpoint\x18\x04 \x01(\fR\n" +
 	"checkpoint\x12)\n" +
 	"\x06limits\x18\x05 \x01(\v2\x11.sluice.v1.LimitsR\x06limits\x12#\n" +
-	"\rshared_memory\x18\x06 \x01(\bR\fsharedMemory\x1aL\n" +
+	"\rshared_memory\x18\x06 \x01(\bR\fsharedMemory\x12.\n" +
+	"\afilters\x18\a \x03(\v2\x14.sluice.v1.PredicateR\afilters\x1aL\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12&\n" +
 	"\x05value\x18\x02 \x01(\v2\x10.sluice.v1.ValueR\x05value:\x028\x01\x1ay\n" +
@@ -3024,125 +3240,129 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 51)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
 var file_plugin_proto_goTypes = []any{
 	(Diagnostic_Severity)(0),        // 0: sluice.v1.Diagnostic.Severity
 	(*Value)(nil),                   // 1: sluice.v1.Value
 	(*StringList)(nil),              // 2: sluice.v1.StringList
-	(*StringMap)(nil),               // 3: sluice.v1.StringMap
-	(*Attribute)(nil),               // 4: sluice.v1.Attribute
-	(*ConfigSchema)(nil),            // 5: sluice.v1.ConfigSchema
-	(*Diagnostic)(nil),              // 6: sluice.v1.Diagnostic
-	(*ArrowFrame)(nil),              // 7: sluice.v1.ArrowFrame
-	(*SharedMemory)(nil),            // 8: sluice.v1.SharedMemory
-	(*Released)(nil),                // 9: sluice.v1.Released
-	(*ArrowData)(nil),               // 10: sluice.v1.ArrowData
-	(*Limits)(nil),                  // 11: sluice.v1.Limits
-	(*GetSpec)(nil),                 // 12: sluice.v1.GetSpec
-	(*Configure)(nil),               // 13: sluice.v1.Configure
-	(*Check)(nil),                   // 14: sluice.v1.Check
-	(*ListEntities)(nil),            // 15: sluice.v1.ListEntities
-	(*DescribeEntity)(nil),          // 16: sluice.v1.DescribeEntity
-	(*Read)(nil),                    // 17: sluice.v1.Read
-	(*Write)(nil),                   // 18: sluice.v1.Write
-	(*Subscribe)(nil),               // 19: sluice.v1.Subscribe
-	nil,                             // 20: sluice.v1.StringMap.ValuesEntry
-	(*GetSpec_Request)(nil),         // 21: sluice.v1.GetSpec.Request
-	(*GetSpec_Response)(nil),        // 22: sluice.v1.GetSpec.Response
-	(*Configure_Request)(nil),       // 23: sluice.v1.Configure.Request
-	(*Configure_Response)(nil),      // 24: sluice.v1.Configure.Response
-	nil,                             // 25: sluice.v1.Configure.Request.ConfigEntry
-	(*Check_Request)(nil),           // 26: sluice.v1.Check.Request
-	(*Check_Response)(nil),          // 27: sluice.v1.Check.Response
-	(*ListEntities_Request)(nil),    // 28: sluice.v1.ListEntities.Request
-	(*ListEntities_Entity)(nil),     // 29: sluice.v1.ListEntities.Entity
-	(*ListEntities_Response)(nil),   // 30: sluice.v1.ListEntities.Response
-	(*DescribeEntity_Request)(nil),  // 31: sluice.v1.DescribeEntity.Request
-	(*DescribeEntity_Response)(nil), // 32: sluice.v1.DescribeEntity.Response
-	nil,                             // 33: sluice.v1.DescribeEntity.Request.OptionsEntry
-	(*Read_Request)(nil),            // 34: sluice.v1.Read.Request
-	(*Read_Control)(nil),            // 35: sluice.v1.Read.Control
-	(*Read_Response)(nil),           // 36: sluice.v1.Read.Response
-	(*Read_BadRecord)(nil),          // 37: sluice.v1.Read.BadRecord
-	(*Read_Progress)(nil),           // 38: sluice.v1.Read.Progress
-	nil,                             // 39: sluice.v1.Read.Request.OptionsEntry
-	(*Write_Header)(nil),            // 40: sluice.v1.Write.Header
-	(*Write_Opened)(nil),            // 41: sluice.v1.Write.Opened
-	(*Write_Request)(nil),           // 42: sluice.v1.Write.Request
-	(*Write_Rejected)(nil),          // 43: sluice.v1.Write.Rejected
-	(*Write_Result)(nil),            // 44: sluice.v1.Write.Result
-	(*Write_Committed)(nil),         // 45: sluice.v1.Write.Committed
-	(*Write_Response)(nil),          // 46: sluice.v1.Write.Response
-	nil,                             // 47: sluice.v1.Write.Header.OptionsEntry
-	(*Subscribe_Request)(nil),       // 48: sluice.v1.Subscribe.Request
-	(*Subscribe_Start)(nil),         // 49: sluice.v1.Subscribe.Start
-	(*Subscribe_Response)(nil),      // 50: sluice.v1.Subscribe.Response
-	nil,                             // 51: sluice.v1.Subscribe.Start.OptionsEntry
+	(*Predicate)(nil),               // 3: sluice.v1.Predicate
+	(*Literal)(nil),                 // 4: sluice.v1.Literal
+	(*StringMap)(nil),               // 5: sluice.v1.StringMap
+	(*Attribute)(nil),               // 6: sluice.v1.Attribute
+	(*ConfigSchema)(nil),            // 7: sluice.v1.ConfigSchema
+	(*Diagnostic)(nil),              // 8: sluice.v1.Diagnostic
+	(*ArrowFrame)(nil),              // 9: sluice.v1.ArrowFrame
+	(*SharedMemory)(nil),            // 10: sluice.v1.SharedMemory
+	(*Released)(nil),                // 11: sluice.v1.Released
+	(*ArrowData)(nil),               // 12: sluice.v1.ArrowData
+	(*Limits)(nil),                  // 13: sluice.v1.Limits
+	(*GetSpec)(nil),                 // 14: sluice.v1.GetSpec
+	(*Configure)(nil),               // 15: sluice.v1.Configure
+	(*Check)(nil),                   // 16: sluice.v1.Check
+	(*ListEntities)(nil),            // 17: sluice.v1.ListEntities
+	(*DescribeEntity)(nil),          // 18: sluice.v1.DescribeEntity
+	(*Read)(nil),                    // 19: sluice.v1.Read
+	(*Write)(nil),                   // 20: sluice.v1.Write
+	(*Subscribe)(nil),               // 21: sluice.v1.Subscribe
+	nil,                             // 22: sluice.v1.StringMap.ValuesEntry
+	(*GetSpec_Request)(nil),         // 23: sluice.v1.GetSpec.Request
+	(*GetSpec_Response)(nil),        // 24: sluice.v1.GetSpec.Response
+	(*Configure_Request)(nil),       // 25: sluice.v1.Configure.Request
+	(*Configure_Response)(nil),      // 26: sluice.v1.Configure.Response
+	nil,                             // 27: sluice.v1.Configure.Request.ConfigEntry
+	(*Check_Request)(nil),           // 28: sluice.v1.Check.Request
+	(*Check_Response)(nil),          // 29: sluice.v1.Check.Response
+	(*ListEntities_Request)(nil),    // 30: sluice.v1.ListEntities.Request
+	(*ListEntities_Entity)(nil),     // 31: sluice.v1.ListEntities.Entity
+	(*ListEntities_Response)(nil),   // 32: sluice.v1.ListEntities.Response
+	(*DescribeEntity_Request)(nil),  // 33: sluice.v1.DescribeEntity.Request
+	(*DescribeEntity_Response)(nil), // 34: sluice.v1.DescribeEntity.Response
+	nil,                             // 35: sluice.v1.DescribeEntity.Request.OptionsEntry
+	(*Read_Request)(nil),            // 36: sluice.v1.Read.Request
+	(*Read_Control)(nil),            // 37: sluice.v1.Read.Control
+	(*Read_Response)(nil),           // 38: sluice.v1.Read.Response
+	(*Read_BadRecord)(nil),          // 39: sluice.v1.Read.BadRecord
+	(*Read_Progress)(nil),           // 40: sluice.v1.Read.Progress
+	nil,                             // 41: sluice.v1.Read.Request.OptionsEntry
+	(*Write_Header)(nil),            // 42: sluice.v1.Write.Header
+	(*Write_Opened)(nil),            // 43: sluice.v1.Write.Opened
+	(*Write_Request)(nil),           // 44: sluice.v1.Write.Request
+	(*Write_Rejected)(nil),          // 45: sluice.v1.Write.Rejected
+	(*Write_Result)(nil),            // 46: sluice.v1.Write.Result
+	(*Write_Committed)(nil),         // 47: sluice.v1.Write.Committed
+	(*Write_Response)(nil),          // 48: sluice.v1.Write.Response
+	nil,                             // 49: sluice.v1.Write.Header.OptionsEntry
+	(*Subscribe_Request)(nil),       // 50: sluice.v1.Subscribe.Request
+	(*Subscribe_Start)(nil),         // 51: sluice.v1.Subscribe.Start
+	(*Subscribe_Response)(nil),      // 52: sluice.v1.Subscribe.Response
+	nil,                             // 53: sluice.v1.Subscribe.Start.OptionsEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	2,  // 0: sluice.v1.Value.list_value:type_name -> sluice.v1.StringList
-	3,  // 1: sluice.v1.Value.map_value:type_name -> sluice.v1.StringMap
-	20, // 2: sluice.v1.StringMap.values:type_name -> sluice.v1.StringMap.ValuesEntry
-	1,  // 3: sluice.v1.Attribute.default:type_name -> sluice.v1.Value
-	4,  // 4: sluice.v1.ConfigSchema.attributes:type_name -> sluice.v1.Attribute
-	0,  // 5: sluice.v1.Diagnostic.severity:type_name -> sluice.v1.Diagnostic.Severity
-	7,  // 6: sluice.v1.ArrowData.messages:type_name -> sluice.v1.ArrowFrame
-	5,  // 7: sluice.v1.GetSpec.Response.connection:type_name -> sluice.v1.ConfigSchema
-	5,  // 8: sluice.v1.GetSpec.Response.source:type_name -> sluice.v1.ConfigSchema
-	5,  // 9: sluice.v1.GetSpec.Response.sink:type_name -> sluice.v1.ConfigSchema
-	25, // 10: sluice.v1.Configure.Request.config:type_name -> sluice.v1.Configure.Request.ConfigEntry
-	6,  // 11: sluice.v1.Configure.Response.diagnostics:type_name -> sluice.v1.Diagnostic
-	1,  // 12: sluice.v1.Configure.Request.ConfigEntry.value:type_name -> sluice.v1.Value
-	29, // 13: sluice.v1.ListEntities.Response.entities:type_name -> sluice.v1.ListEntities.Entity
-	33, // 14: sluice.v1.DescribeEntity.Request.options:type_name -> sluice.v1.DescribeEntity.Request.OptionsEntry
-	1,  // 15: sluice.v1.DescribeEntity.Request.OptionsEntry.value:type_name -> sluice.v1.Value
-	39, // 16: sluice.v1.Read.Request.options:type_name -> sluice.v1.Read.Request.OptionsEntry
-	11, // 17: sluice.v1.Read.Request.limits:type_name -> sluice.v1.Limits
-	34, // 18: sluice.v1.Read.Control.request:type_name -> sluice.v1.Read.Request
-	9,  // 19: sluice.v1.Read.Control.released:type_name -> sluice.v1.Released
-	10, // 20: sluice.v1.Read.Response.data:type_name -> sluice.v1.ArrowData
-	37, // 21: sluice.v1.Read.Response.rejected:type_name -> sluice.v1.Read.BadRecord
-	38, // 22: sluice.v1.Read.Response.progress:type_name -> sluice.v1.Read.Progress
-	8,  // 23: sluice.v1.Read.Response.shared_memory:type_name -> sluice.v1.SharedMemory
-	1,  // 24: sluice.v1.Read.Request.OptionsEntry.value:type_name -> sluice.v1.Value
-	47, // 25: sluice.v1.Write.Header.options:type_name -> sluice.v1.Write.Header.OptionsEntry
-	8,  // 26: sluice.v1.Write.Header.shared_memory:type_name -> sluice.v1.SharedMemory
-	40, // 27: sluice.v1.Write.Request.header:type_name -> sluice.v1.Write.Header
-	10, // 28: sluice.v1.Write.Request.data:type_name -> sluice.v1.ArrowData
-	43, // 29: sluice.v1.Write.Result.rejected:type_name -> sluice.v1.Write.Rejected
-	44, // 30: sluice.v1.Write.Response.result:type_name -> sluice.v1.Write.Result
-	45, // 31: sluice.v1.Write.Response.committed:type_name -> sluice.v1.Write.Committed
-	41, // 32: sluice.v1.Write.Response.opened:type_name -> sluice.v1.Write.Opened
-	9,  // 33: sluice.v1.Write.Response.released:type_name -> sluice.v1.Released
-	1,  // 34: sluice.v1.Write.Header.OptionsEntry.value:type_name -> sluice.v1.Value
-	49, // 35: sluice.v1.Subscribe.Request.start:type_name -> sluice.v1.Subscribe.Start
-	51, // 36: sluice.v1.Subscribe.Start.options:type_name -> sluice.v1.Subscribe.Start.OptionsEntry
-	11, // 37: sluice.v1.Subscribe.Start.limits:type_name -> sluice.v1.Limits
-	10, // 38: sluice.v1.Subscribe.Response.data:type_name -> sluice.v1.ArrowData
-	1,  // 39: sluice.v1.Subscribe.Start.OptionsEntry.value:type_name -> sluice.v1.Value
-	21, // 40: sluice.v1.Connector.GetSpec:input_type -> sluice.v1.GetSpec.Request
-	23, // 41: sluice.v1.Connector.Configure:input_type -> sluice.v1.Configure.Request
-	26, // 42: sluice.v1.Connector.Check:input_type -> sluice.v1.Check.Request
-	28, // 43: sluice.v1.Connector.ListEntities:input_type -> sluice.v1.ListEntities.Request
-	31, // 44: sluice.v1.Connector.DescribeEntity:input_type -> sluice.v1.DescribeEntity.Request
-	35, // 45: sluice.v1.Connector.Read:input_type -> sluice.v1.Read.Control
-	42, // 46: sluice.v1.Connector.Write:input_type -> sluice.v1.Write.Request
-	48, // 47: sluice.v1.Connector.Subscribe:input_type -> sluice.v1.Subscribe.Request
-	40, // 48: sluice.v1.Connector.CheckWrite:input_type -> sluice.v1.Write.Header
-	22, // 49: sluice.v1.Connector.GetSpec:output_type -> sluice.v1.GetSpec.Response
-	24, // 50: sluice.v1.Connector.Configure:output_type -> sluice.v1.Configure.Response
-	27, // 51: sluice.v1.Connector.Check:output_type -> sluice.v1.Check.Response
-	30, // 52: sluice.v1.Connector.ListEntities:output_type -> sluice.v1.ListEntities.Response
-	32, // 53: sluice.v1.Connector.DescribeEntity:output_type -> sluice.v1.DescribeEntity.Response
-	36, // 54: sluice.v1.Connector.Read:output_type -> sluice.v1.Read.Response
-	46, // 55: sluice.v1.Connector.Write:output_type -> sluice.v1.Write.Response
-	50, // 56: sluice.v1.Connector.Subscribe:output_type -> sluice.v1.Subscribe.Response
-	24, // 57: sluice.v1.Connector.CheckWrite:output_type -> sluice.v1.Configure.Response
-	49, // [49:58] is the sub-list for method output_type
-	40, // [40:49] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	5,  // 1: sluice.v1.Value.map_value:type_name -> sluice.v1.StringMap
+	4,  // 2: sluice.v1.Predicate.values:type_name -> sluice.v1.Literal
+	22, // 3: sluice.v1.StringMap.values:type_name -> sluice.v1.StringMap.ValuesEntry
+	1,  // 4: sluice.v1.Attribute.default:type_name -> sluice.v1.Value
+	6,  // 5: sluice.v1.ConfigSchema.attributes:type_name -> sluice.v1.Attribute
+	0,  // 6: sluice.v1.Diagnostic.severity:type_name -> sluice.v1.Diagnostic.Severity
+	9,  // 7: sluice.v1.ArrowData.messages:type_name -> sluice.v1.ArrowFrame
+	7,  // 8: sluice.v1.GetSpec.Response.connection:type_name -> sluice.v1.ConfigSchema
+	7,  // 9: sluice.v1.GetSpec.Response.source:type_name -> sluice.v1.ConfigSchema
+	7,  // 10: sluice.v1.GetSpec.Response.sink:type_name -> sluice.v1.ConfigSchema
+	27, // 11: sluice.v1.Configure.Request.config:type_name -> sluice.v1.Configure.Request.ConfigEntry
+	8,  // 12: sluice.v1.Configure.Response.diagnostics:type_name -> sluice.v1.Diagnostic
+	1,  // 13: sluice.v1.Configure.Request.ConfigEntry.value:type_name -> sluice.v1.Value
+	31, // 14: sluice.v1.ListEntities.Response.entities:type_name -> sluice.v1.ListEntities.Entity
+	35, // 15: sluice.v1.DescribeEntity.Request.options:type_name -> sluice.v1.DescribeEntity.Request.OptionsEntry
+	1,  // 16: sluice.v1.DescribeEntity.Request.OptionsEntry.value:type_name -> sluice.v1.Value
+	41, // 17: sluice.v1.Read.Request.options:type_name -> sluice.v1.Read.Request.OptionsEntry
+	13, // 18: sluice.v1.Read.Request.limits:type_name -> sluice.v1.Limits
+	3,  // 19: sluice.v1.Read.Request.filters:type_name -> sluice.v1.Predicate
+	36, // 20: sluice.v1.Read.Control.request:type_name -> sluice.v1.Read.Request
+	11, // 21: sluice.v1.Read.Control.released:type_name -> sluice.v1.Released
+	12, // 22: sluice.v1.Read.Response.data:type_name -> sluice.v1.ArrowData
+	39, // 23: sluice.v1.Read.Response.rejected:type_name -> sluice.v1.Read.BadRecord
+	40, // 24: sluice.v1.Read.Response.progress:type_name -> sluice.v1.Read.Progress
+	10, // 25: sluice.v1.Read.Response.shared_memory:type_name -> sluice.v1.SharedMemory
+	1,  // 26: sluice.v1.Read.Request.OptionsEntry.value:type_name -> sluice.v1.Value
+	49, // 27: sluice.v1.Write.Header.options:type_name -> sluice.v1.Write.Header.OptionsEntry
+	10, // 28: sluice.v1.Write.Header.shared_memory:type_name -> sluice.v1.SharedMemory
+	42, // 29: sluice.v1.Write.Request.header:type_name -> sluice.v1.Write.Header
+	12, // 30: sluice.v1.Write.Request.data:type_name -> sluice.v1.ArrowData
+	45, // 31: sluice.v1.Write.Result.rejected:type_name -> sluice.v1.Write.Rejected
+	46, // 32: sluice.v1.Write.Response.result:type_name -> sluice.v1.Write.Result
+	47, // 33: sluice.v1.Write.Response.committed:type_name -> sluice.v1.Write.Committed
+	43, // 34: sluice.v1.Write.Response.opened:type_name -> sluice.v1.Write.Opened
+	11, // 35: sluice.v1.Write.Response.released:type_name -> sluice.v1.Released
+	1,  // 36: sluice.v1.Write.Header.OptionsEntry.value:type_name -> sluice.v1.Value
+	51, // 37: sluice.v1.Subscribe.Request.start:type_name -> sluice.v1.Subscribe.Start
+	53, // 38: sluice.v1.Subscribe.Start.options:type_name -> sluice.v1.Subscribe.Start.OptionsEntry
+	13, // 39: sluice.v1.Subscribe.Start.limits:type_name -> sluice.v1.Limits
+	12, // 40: sluice.v1.Subscribe.Response.data:type_name -> sluice.v1.ArrowData
+	1,  // 41: sluice.v1.Subscribe.Start.OptionsEntry.value:type_name -> sluice.v1.Value
+	23, // 42: sluice.v1.Connector.GetSpec:input_type -> sluice.v1.GetSpec.Request
+	25, // 43: sluice.v1.Connector.Configure:input_type -> sluice.v1.Configure.Request
+	28, // 44: sluice.v1.Connector.Check:input_type -> sluice.v1.Check.Request
+	30, // 45: sluice.v1.Connector.ListEntities:input_type -> sluice.v1.ListEntities.Request
+	33, // 46: sluice.v1.Connector.DescribeEntity:input_type -> sluice.v1.DescribeEntity.Request
+	37, // 47: sluice.v1.Connector.Read:input_type -> sluice.v1.Read.Control
+	44, // 48: sluice.v1.Connector.Write:input_type -> sluice.v1.Write.Request
+	50, // 49: sluice.v1.Connector.Subscribe:input_type -> sluice.v1.Subscribe.Request
+	42, // 50: sluice.v1.Connector.CheckWrite:input_type -> sluice.v1.Write.Header
+	24, // 51: sluice.v1.Connector.GetSpec:output_type -> sluice.v1.GetSpec.Response
+	26, // 52: sluice.v1.Connector.Configure:output_type -> sluice.v1.Configure.Response
+	29, // 53: sluice.v1.Connector.Check:output_type -> sluice.v1.Check.Response
+	32, // 54: sluice.v1.Connector.ListEntities:output_type -> sluice.v1.ListEntities.Response
+	34, // 55: sluice.v1.Connector.DescribeEntity:output_type -> sluice.v1.DescribeEntity.Response
+	38, // 56: sluice.v1.Connector.Read:output_type -> sluice.v1.Read.Response
+	48, // 57: sluice.v1.Connector.Write:output_type -> sluice.v1.Write.Response
+	52, // 58: sluice.v1.Connector.Subscribe:output_type -> sluice.v1.Subscribe.Response
+	26, // 59: sluice.v1.Connector.CheckWrite:output_type -> sluice.v1.Configure.Response
+	51, // [51:60] is the sub-list for method output_type
+	42, // [42:51] is the sub-list for method input_type
+	42, // [42:42] is the sub-list for extension type_name
+	42, // [42:42] is the sub-list for extension extendee
+	0,  // [0:42] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -3158,33 +3378,40 @@ func file_plugin_proto_init() {
 		(*Value_ListValue)(nil),
 		(*Value_MapValue)(nil),
 	}
-	file_plugin_proto_msgTypes[34].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[3].OneofWrappers = []any{
+		(*Literal_StringValue)(nil),
+		(*Literal_IntValue)(nil),
+		(*Literal_FloatValue)(nil),
+		(*Literal_BoolValue)(nil),
+		(*Literal_TimeUnixNano)(nil),
+	}
+	file_plugin_proto_msgTypes[36].OneofWrappers = []any{
 		(*Read_Control_Request)(nil),
 		(*Read_Control_Released)(nil),
 	}
-	file_plugin_proto_msgTypes[35].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[37].OneofWrappers = []any{
 		(*Read_Response_Data)(nil),
 		(*Read_Response_Checkpoint)(nil),
 		(*Read_Response_Rejected)(nil),
 		(*Read_Response_Progress)(nil),
 		(*Read_Response_SharedMemory)(nil),
 	}
-	file_plugin_proto_msgTypes[41].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[43].OneofWrappers = []any{
 		(*Write_Request_Header)(nil),
 		(*Write_Request_Data)(nil),
 		(*Write_Request_Commit)(nil),
 	}
-	file_plugin_proto_msgTypes[45].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[47].OneofWrappers = []any{
 		(*Write_Response_Result)(nil),
 		(*Write_Response_Committed)(nil),
 		(*Write_Response_Opened)(nil),
 		(*Write_Response_Released)(nil),
 	}
-	file_plugin_proto_msgTypes[47].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[49].OneofWrappers = []any{
 		(*Subscribe_Request_Start)(nil),
 		(*Subscribe_Request_Ack)(nil),
 	}
-	file_plugin_proto_msgTypes[49].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[51].OneofWrappers = []any{
 		(*Subscribe_Response_Data)(nil),
 		(*Subscribe_Response_Position)(nil),
 	}
@@ -3194,7 +3421,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   51,
+			NumMessages:   53,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
