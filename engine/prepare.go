@@ -143,7 +143,7 @@ func Prepare(ctx context.Context, flow *plan.Flow, opts Options) (*Prepared, hcl
 			options["partition_by"] = s.PartitionKeys
 		}
 		ps := &PreparedSink{Plan: s, Connector: conn, Options: options}
-		diags = append(diags, checkWrite(ctx, ps, pipe.OutputSchema(), flow.Name)...)
+		diags = append(diags, checkWrite(ctx, ps, pipe.OutputSchema(), flow.Name, flow.Tasks)...)
 		p.Sinks = append(p.Sinks, ps)
 	}
 	if diags.HasErrors() {
@@ -154,7 +154,7 @@ func Prepare(ctx context.Context, flow *plan.Flow, opts Options) (*Prepared, hcl
 
 // checkWrite asks a sink that can tell whether it would accept the flow's
 // records, placing its answers on the attribute they name.
-func checkWrite(ctx context.Context, s *PreparedSink, schema *arrow.Schema, flow string) hcl.Diagnostics {
+func checkWrite(ctx context.Context, s *PreparedSink, schema *arrow.Schema, flow string, tasks []plan.Task) hcl.Diagnostics {
 	wc, ok := s.Connector.(sdk.WriteChecker)
 	if !ok {
 		return nil
@@ -167,7 +167,10 @@ func checkWrite(ctx context.Context, s *PreparedSink, schema *arrow.Schema, flow
 			sev = hcl.DiagWarning
 		}
 		r := s.Plan.Range
-		if len(d.Path) > 0 {
+		switch {
+		case len(d.Path) == 2 && d.Path[0] == sdk.RecordFieldPath:
+			r = fieldOrigin(tasks, d.Path[1], r)
+		case len(d.Path) > 0:
 			r = s.Plan.AttrRange(d.Path[0])
 		}
 		diags = append(diags, &hcl.Diagnostic{Severity: sev, Summary: d.Summary, Detail: d.Detail, Subject: &r})
@@ -288,4 +291,23 @@ func fieldNames(s *arrow.Schema) string {
 		out += f.Name
 	}
 	return out
+}
+
+// fieldOrigin is the range of the map field that last produced name, or
+// def when a task did not (the field came from the source unchanged).
+func fieldOrigin(tasks []plan.Task, name string, def hcl.Range) hcl.Range {
+	for i := len(tasks) - 1; i >= 0; i-- {
+		m, ok := tasks[i].(*plan.Map)
+		if !ok {
+			continue
+		}
+		for _, f := range m.Fields {
+			if f.Name == name {
+				// The attribute's name sits just before its formula; the
+				// formula's line is the field's line.
+				return f.Formula.Range
+			}
+		}
+	}
+	return def
 }

@@ -99,6 +99,9 @@ type SinkPlan struct {
 type FlowPlan struct {
 	Flow   string
 	Source StagePlan
+	// Pushed are the conditions offered to the source to read less (the
+	// filters still run in the engine).
+	Pushed []sdk.Predicate
 	Stages []StagePlan
 	Sinks  []SinkPlan
 }
@@ -106,7 +109,7 @@ type FlowPlan struct {
 // Describe explains the prepared flow without reading data.
 func (p *Prepared) Describe() FlowPlan {
 	fp := FlowPlan{Flow: p.Flow.Name, Source: StagePlan{Kind: "source " + p.Flow.Source.Type,
-		Range: p.Flow.Source.Range, Schema: p.SourceEntity.Schema}}
+		Range: p.Flow.Source.Range, Schema: p.SourceEntity.Schema}, Pushed: p.SourceFilters}
 	for _, st := range p.Pipeline.Stages() {
 		fp.Stages = append(fp.Stages, StagePlan{Kind: st.Kind, Range: st.Range, Schema: st.Output, Vectorized: st.Vectorized})
 	}

@@ -90,10 +90,16 @@ type Writer interface {
 // fields match it, the key is usable. `sluice validate` and `plan` call it,
 // so a wrong table or field is a diagnostic on the flow file rather than a
 // failed run. Diagnostics' paths name sink attributes ("object",
-// "external_id_field"); without a path they are placed on the sink block.
+// "external_id_field"), or a record field as [RecordFieldPath, name], which
+// the engine places on the task that produced the field; without a path
+// they are placed on the sink block.
 type WriteChecker interface {
 	CheckWrite(ctx context.Context, req WriteRequest) Diagnostics
 }
+
+// RecordFieldPath starts a diagnostic path that names a record field
+// rather than a block attribute.
+const RecordFieldPath = "@field"
 
 // EventSource delivers change events (Salesforce CDC, new S3 objects).
 type EventSource interface {

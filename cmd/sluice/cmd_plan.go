@@ -58,6 +58,9 @@ func printPlan(w io.Writer, fp engine.FlowPlan) {
 	fmt.Fprintf(w, "flow %q\n\n", fp.Flow)
 	fmt.Fprintf(w, "  %s  (%s)\n", fp.Source.Kind, shortRange(fp.Source.Range.String()))
 	printSchema(w, fp.Source.Schema, "      ")
+	for _, pr := range fp.Pushed {
+		fmt.Fprintf(w, "      offered to the source: %s\n", pr)
+	}
 	prev := fp.Source.Schema
 	for _, st := range fp.Stages {
 		how := "per row"

@@ -187,9 +187,11 @@ func TestValidateChecksSalesforceSink(t *testing.T) {
 	wrongField := strings.Replace(string(flow), `    Title         = "Title"`, `    Titel         = "Title"`, 1)
 	os.WriteFile(filepath.Join(dir, "wrong-field.hcl"), []byte(wrongField), 0o644)
 	r = sluiceEnv(t, dir, env, "validate", "wrong-field.hcl")
+	line = 1 + strings.Count(wrongField[:strings.Index(wrongField, "Titel")], "\n")
 	if r.code != 2 || !strings.Contains(r.stderr, "Salesforce would refuse these records") ||
-		!strings.Contains(r.stderr, `no field "Titel" on Lead`) {
-		t.Fatalf("wrong field: exit %d\n%s", r.code, r.stderr)
+		!strings.Contains(r.stderr, `no field "Titel" on Lead`) ||
+		!strings.Contains(r.stderr, "wrong-field.hcl line "+itoa(line)+":") {
+		t.Fatalf("wrong field: exit %d, want a diagnostic on the map line %d\n%s", r.code, line, r.stderr)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -116,7 +117,7 @@ func (c *Connector) OpenWriter(ctx context.Context, req sdk.WriteRequest) (sdk.W
 			if mode == sdk.WriteDelete {
 				continue // delete needs the Id only
 			}
-			return nil, fmt.Errorf("salesforce: record field %q: no field %q on %s%s; rename it in a map task or with field_map", af.Name, target, obj.Name, suggest(obj, target))
+			return nil, &fieldError{field: af.Name, err: fmt.Errorf("salesforce: record field %q: no field %q on %s%s; rename it in a map task or with field_map", af.Name, target, obj.Name, suggest(obj, target))}
 		}
 		if keyName != "" && strings.EqualFold(f.Name, keyName) {
 			w.key, w.hasKey = column{i, f}, true
@@ -129,11 +130,11 @@ func (c *Connector) OpenWriter(ctx context.Context, req sdk.WriteRequest) (sdk.W
 		}
 		switch {
 		case f.Type == "id" && mode == sdk.WriteInsert:
-			return nil, fmt.Errorf("salesforce: record field %q maps to %s.Id, which cannot be set on insert; drop it or map it to another field", af.Name, obj.Name)
+			return nil, &fieldError{field: af.Name, err: fmt.Errorf("salesforce: record field %q maps to %s.Id, which cannot be set on insert; drop it or map it to another field", af.Name, obj.Name)}
 		case mode == sdk.WriteInsert && !f.Createable,
 			mode == sdk.WriteUpdate && !f.Updateable,
 			mode == sdk.WriteUpsert && !f.Createable && !f.Updateable && f.Type != "id":
-			return nil, fmt.Errorf("salesforce: record field %q: %s.%s cannot be written (%s); drop it", af.Name, obj.Name, f.Name, mode)
+			return nil, &fieldError{field: af.Name, err: fmt.Errorf("salesforce: record field %q: %s.%s cannot be written (%s); drop it", af.Name, obj.Name, f.Name, mode)}
 		}
 		w.cols = append(w.cols, column{i, f})
 	}
@@ -577,7 +578,11 @@ func (c *Connector) CheckWrite(ctx context.Context, req sdk.WriteRequest) sdk.Di
 	w, err := c.OpenWriter(ctx, req)
 	if err != nil {
 		d := sdk.Diagnostic{Summary: "Salesforce would refuse these records", Detail: err.Error()}
-		if strings.Contains(err.Error(), "external_id_field") {
+		var fe *fieldError
+		switch {
+		case errors.As(err, &fe):
+			d.Path = []string{sdk.RecordFieldPath, fe.field}
+		case strings.Contains(err.Error(), "external_id_field"):
 			d.Path = []string{"external_id_field"}
 		}
 		return sdk.Diagnostics{d}
@@ -585,3 +590,13 @@ func (c *Connector) CheckWrite(ctx context.Context, req sdk.WriteRequest) sdk.Di
 	_ = w.Close(ctx)
 	return nil
 }
+
+// fieldError is a problem with one record field, so validate can point at
+// the task that produced the field.
+type fieldError struct {
+	field string
+	err   error
+}
+
+func (e *fieldError) Error() string { return e.err.Error() }
+func (e *fieldError) Unwrap() error { return e.err }
