@@ -212,6 +212,7 @@ func (h *Host) launch(ctx context.Context, name, path string, trust bool) (*rpc.
 	c.Name = name
 	c.Exited = client.Exited
 	c.IdleTimeout = h.IdleTimeout
+	c.SharedMemory = os.Getenv("SLUICE_SHM") == "1"
 	spec, err := c.FetchSpec(ctx)
 	if err != nil {
 		return nil, err

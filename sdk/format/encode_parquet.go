@@ -19,8 +19,8 @@ const (
 	// A row group is cut at this many Arrow bytes or rows: large enough
 	// for efficient scans, small enough that the buffered group (pqarrow
 	// keeps a whole group in memory before writing it) stays bounded.
-	rowGroupBytes = 64 << 20
-	rowGroupRows  = 1 << 20
+	rowGroupBytes = 32 << 20
+	rowGroupRows  = 512 << 10
 )
 
 type ParquetEncoder struct {

@@ -48,11 +48,25 @@ func (c *countingSender) Progress(sdk.Progress) error      { return nil }
 // hold is ≥ 5M rows/s; the engine-level ratio against in-process
 // connectors is BenchmarkPluginBoundary in package engine.
 func BenchmarkBoundaryRead(b *testing.B) {
+	for _, shm := range []bool{false, true} {
+		b.Run(transportName(shm), func(b *testing.B) { benchmarkBoundaryRead(b, shm) })
+	}
+}
+
+func transportName(shm bool) string {
+	if shm {
+		return "shared-memory"
+	}
+	return "inline"
+}
+
+func benchmarkBoundaryRead(b *testing.B, shm bool) {
 	const rowsPerBatch, batches = 16384, 200
 	batch := sdktest.TenColumnBatch(0, rowsPerBatch)
 	defer batch.Release()
 	src := &replaySource{batch: batch, batches: batches}
 	client := sdktest.Pipe(b, src)
+	client.SharedMemory = shm
 	req := sdk.ReadRequest{Limits: sdk.Limits{MaxRows: rowsPerBatch, MaxBytes: 8 << 20}}
 
 	var wire time.Duration
@@ -76,11 +90,18 @@ func BenchmarkBoundaryRead(b *testing.B) {
 
 // BenchmarkBoundaryWrite is the same in the engine-to-plugin direction.
 func BenchmarkBoundaryWrite(b *testing.B) {
+	for _, shm := range []bool{false, true} {
+		b.Run(transportName(shm), func(b *testing.B) { benchmarkBoundaryWrite(b, shm) })
+	}
+}
+
+func benchmarkBoundaryWrite(b *testing.B, shm bool) {
 	const rowsPerBatch, batches = 16384, 200
 	batch := sdktest.TenColumnBatch(0, rowsPerBatch)
 	defer batch.Release()
 	mem := newMemConn()
 	client := sdktest.Pipe(b, mem)
+	client.SharedMemory = shm
 	b.ResetTimer()
 	var rows int64
 	start := time.Now()

@@ -31,6 +31,13 @@ type Client struct {
 	Exited func() bool
 	// IdleTimeout bounds the silence of a stream; zero means DefaultIdleTimeout.
 	IdleTimeout time.Duration
+	// SharedMemory sends and receives large batch bodies through a ring in
+	// /dev/shm instead of the socket. Once the socket path had large
+	// windows and buffers it measured no faster (both ≈ 27–30M ten-column
+	// rows/s per stream) and whole flows used more memory with it, so it is
+	// off by default; the host turns it on with SLUICE_SHM=1. It stays for
+	// machines where copies cost more than here.
+	SharedMemory bool
 
 	spec *sdk.Spec
 }
@@ -204,7 +211,7 @@ func (c *Client) Read(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSe
 	}
 	err = stream.Send(&pb.Read_Control{Kind: &pb.Read_Control_Request{Request: &pb.Read_Request{
 		Entity: req.Entity, Fields: req.Fields, Options: opts, Checkpoint: req.Checkpoint,
-		Limits: limitsToPB(req.Limits), SharedMemory: shmAvailable(), Filters: filters,
+		Limits: limitsToPB(req.Limits), SharedMemory: c.SharedMemory && shmAvailable(), Filters: filters,
 	}}})
 	if err != nil {
 		return c.streamErr(ctx, err, wd.d)
@@ -280,7 +287,7 @@ func (c *Client) OpenWriter(ctx context.Context, req sdk.WriteRequest) (sdk.Writ
 		Entity: req.Entity, Mode: string(req.Mode), Keys: req.Keys, Options: opts,
 		FlowName: req.FlowName, RunId: req.RunID, Schema: schema,
 	}
-	if shmAvailable() {
+	if c.SharedMemory && shmAvailable() {
 		if r, err := newRing(); err == nil {
 			w.enc.ring = r
 			header.SharedMemory = &pb.SharedMemory{Name: r.name, Size: uint64(len(r.data))}

@@ -225,6 +225,7 @@ func TestLargeBatchesCrossThroughSharedMemory(t *testing.T) {
 	before := len(shmFiles(t))
 	mem := newMemConn()
 	client := sdktest.Pipe(t, mem)
+	client.SharedMemory = true
 	col := &sdktest.Collector{}
 	if err := client.Read(context.Background(), sdk.ReadRequest{Options: sdk.Values{"rows": int64(200_000)},
 		Limits: sdk.Limits{MaxRows: 16384, MaxBytes: 8 << 20}}, col); err != nil {
