@@ -251,7 +251,7 @@ func (l *loader) decodeOnError(b *hclsyntax.Block, sc *scope) plan.ErrorPolicy {
 	return p
 }
 
-var scheduleAttrs = []string{"cron", "rate", "start", "end", "timezone", "max_failures"}
+var scheduleAttrs = []string{"cron", "rate", "start", "end", "timezone", "max_failures", "allow_overlap"}
 
 var incrementalAttrs = []string{"cursor", "start_from"}
 
@@ -388,6 +388,17 @@ func (l *loader) decodeSchedule(b *hclsyntax.Block, sc *scope, t *plan.Trigger) 
 			inc.StartFrom = readTime(a)
 		}
 		t.Incremental = inc
+	}
+	if a := attrs["allow_overlap"]; a != nil {
+		if v, ok := l.boolean(a, sc); ok {
+			t.AllowOverlap = v
+			if v && t.Incremental != nil {
+				// Two runs over the same window would read the same changes
+				// and race to move the watermark.
+				bad(a, "Overlapping incremental runs",
+					"An incremental schedule reads each window once, so its runs cannot overlap; remove allow_overlap or the incremental block.")
+			}
+		}
 	}
 }
 

@@ -353,7 +353,7 @@ func (d *Daemon) fireDue() {
 		case d.draining:
 		case !e.active:
 			d.log.Debug("tick skipped: flow is deactivated", "flow", e.name)
-		case e.running != nil:
+		case e.running != nil && !e.flow.Trigger.AllowOverlap:
 			d.metrics.skipped.WithLabelValues(e.name).Inc()
 			d.log.Warn("tick skipped: the previous run is still going on", "flow", e.name, "run_id", e.running.rec.ID, "tick", tick)
 		default:

@@ -423,3 +423,25 @@ func TestNextFire(t *testing.T) {
 		t.Fatal("an on-demand trigger got a schedule")
 	}
 }
+
+func TestScheduleMayAllowOverlappingRuns(t *testing.T) {
+	f := rateFlow("o", time.Minute)
+	f.Trigger.AllowOverlap = true
+	h := newHarness(t, nil, f)
+	h.clock.Advance(time.Minute)
+	first := h.waitStart(t)
+	// The first run is still going on; this flow allows a second one.
+	h.clock.Advance(time.Minute)
+	second := h.waitStart(t)
+	if first.RunID == second.RunID {
+		t.Fatal("the second tick reused the first run")
+	}
+	h.runner.finish <- engine.StatusSucceeded
+	h.runner.finish <- engine.StatusSucceeded
+	h.waitRun(t, first.RunID)
+	h.waitRun(t, second.RunID)
+	runs, _ := h.store.Runs(context.Background(), state.RunFilter{Flow: "o"})
+	if len(runs) != 2 {
+		t.Fatalf("%d runs recorded, want 2", len(runs))
+	}
+}

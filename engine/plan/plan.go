@@ -116,6 +116,9 @@ type Trigger struct {
 	// MaxFailures deactivates the flow after that many consecutive failed
 	// runs; 0 leaves it to the daemon's default.
 	MaxFailures int
+	// AllowOverlap lets a tick start a run while the previous one is still
+	// going on (by default the tick is skipped).
+	AllowOverlap bool
 	// Incremental, when set, makes each scheduled run read only what
 	// changed since the previous one.
 	Incremental *Incremental

@@ -74,3 +74,22 @@ flow "incremental" {
   source "file" { path = "in.csv" }
   sink "file" { path = "out/" }
 }
+
+flow "overlapping_incremental" {
+  trigger "schedule" {
+    rate          = "5m"
+    allow_overlap = true # error: Overlapping incremental runs
+    incremental { cursor = "SystemModstamp" }
+  }
+  source "file" { path = "in.csv" }
+  sink "file" { path = "out/" }
+}
+
+flow "overlap_not_bool" {
+  trigger "schedule" {
+    rate          = "5m"
+    allow_overlap = "sometimes" # error: Incorrect attribute value type
+  }
+  source "file" { path = "in.csv" }
+  sink "file" { path = "out/" }
+}
