@@ -75,6 +75,9 @@ type RunOptions struct {
 	// OnProgress is called every ProgressEvery while the run goes on.
 	OnProgress    func(Stats)
 	ProgressEvery time.Duration
+	// Window is the incremental window of a scheduled run, passed to the
+	// source (the daemon computes it from the flow's watermark).
+	Window *sdk.Window
 }
 
 // NewRunID returns a fresh, sortable run id.
@@ -128,6 +131,7 @@ type item struct {
 
 // run is the state of one execution.
 type run struct {
+	window  *sdk.Window
 	p       *Prepared
 	id      string
 	ctx     context.Context
@@ -181,6 +185,7 @@ func (p *Prepared) Run(ctx context.Context, ro RunOptions) *RunResult {
 	r.dead = &deadLetterFile{path: filepath.Join(dir, p.Flow.Name+"-"+res.RunID+".jsonl")}
 
 	stopProgress := r.reportProgress(ro)
+	r.window = ro.Window
 	err := r.execute(ctx)
 	stopProgress()
 	if cerr := r.dead.close(); err == nil && cerr != nil {
@@ -302,7 +307,7 @@ func (r *run) execute(parent context.Context) error {
 		err := src.Read(ctx, sdk.ReadRequest{
 			Entity: p.Flow.Source.Entity, Fields: p.Flow.Source.Fields,
 			Options: p.Flow.Source.Options, Limits: p.opts.Limits, Checkpoint: resume,
-			Filters: p.SourceFilters,
+			Filters: p.SourceFilters, Window: r.window,
 		}, &sourceSender{r: r, ch: srcCh})
 		if err != nil {
 			if first := r.firstErr(); first != nil {

@@ -3,6 +3,7 @@ package sdk
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 )
@@ -265,6 +266,18 @@ type ReadRequest struct {
 	// never drop a record the predicates would keep. A record whose field
 	// is null satisfies only "is_null" (SQL semantics, as in formulas).
 	Filters []Predicate
+	// Window, when set, is the incremental window of a scheduled run: read
+	// the records whose Cursor field lies in (From, To]. To trails the
+	// schedule's tick, so records still being written are left for the
+	// next run; From is zero on a first run without a starting point.
+	// Sources that resume from Checkpoint may use To alone.
+	Window *Window
+}
+
+// Window is an incremental run's range of a cursor field.
+type Window struct {
+	Cursor   string
+	From, To time.Time
 }
 
 // Predicate is one condition on a source field, from a flow's leading

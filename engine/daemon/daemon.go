@@ -15,6 +15,7 @@ import (
 	"github.com/sluice-dev/sluice/engine"
 	"github.com/sluice-dev/sluice/engine/plan"
 	"github.com/sluice-dev/sluice/engine/state"
+	"github.com/sluice-dev/sluice/sdk"
 )
 
 // Loader loads every flow of a directory. It returns what it could load
@@ -53,7 +54,11 @@ func EngineRunner(prepare Preparer, deadLetterDir string) Runner {
 			return &engine.RunResult{Flow: f.Name, RunID: req.RunID, Status: engine.StatusFailed,
 				StartedAt: start, FinishedAt: time.Now().UTC(), Err: fmt.Errorf("prepare: %s", diagText(diags))}
 		}
-		return p.Run(ctx, engine.RunOptions{RunID: req.RunID, OnProgress: req.OnProgress, ProgressEvery: time.Second})
+		var window *sdk.Window
+		if w := req.Window; w != nil {
+			window = &sdk.Window{Cursor: w.Cursor, From: w.From, To: w.To}
+		}
+		return p.Run(ctx, engine.RunOptions{RunID: req.RunID, OnProgress: req.OnProgress, ProgressEvery: time.Second, Window: window})
 	}
 }
 

@@ -212,6 +212,7 @@ func (c *Client) Read(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSe
 	err = stream.Send(&pb.Read_Control{Kind: &pb.Read_Control_Request{Request: &pb.Read_Request{
 		Entity: req.Entity, Fields: req.Fields, Options: opts, Checkpoint: req.Checkpoint,
 		Limits: limitsToPB(req.Limits), SharedMemory: c.SharedMemory && shmAvailable(), Filters: filters,
+		Window: windowToPB(req.Window),
 	}}})
 	if err != nil {
 		return c.streamErr(ctx, err, wd.d)

@@ -264,3 +264,31 @@ next:
 	}
 	return out
 }
+
+func windowToPB(w *sdk.Window) *pb.Window {
+	if w == nil {
+		return nil
+	}
+	out := &pb.Window{Cursor: w.Cursor}
+	if !w.From.IsZero() {
+		out.FromUnixNano = w.From.UnixNano()
+	}
+	if !w.To.IsZero() {
+		out.ToUnixNano = w.To.UnixNano()
+	}
+	return out
+}
+
+func windowFromPB(w *pb.Window) *sdk.Window {
+	if w == nil {
+		return nil
+	}
+	out := &sdk.Window{Cursor: w.Cursor}
+	if w.FromUnixNano != 0 {
+		out.From = time.Unix(0, w.FromUnixNano).UTC()
+	}
+	if w.ToUnixNano != 0 {
+		out.To = time.Unix(0, w.ToUnixNano).UTC()
+	}
+	return out
+}

@@ -326,3 +326,18 @@ func TestReadFiltersSurviveTheWire(t *testing.T) {
 		t.Fatalf("got filters %v from a request without any", got.Filters)
 	}
 }
+
+func TestReadWindowSurvivesTheWire(t *testing.T) {
+	fc := &filterConn{memConn: newMemConn(), got: make(chan sdk.ReadRequest, 1)}
+	client := sdktest.Pipe(t, fc)
+	w := &sdk.Window{Cursor: "SystemModstamp", To: time.Date(2026, 5, 1, 10, 0, 0, 500, time.UTC)}
+	col := &sdktest.Collector{}
+	defer col.Release()
+	if err := client.Read(context.Background(), sdk.ReadRequest{Entity: "x", Window: w}, col); err != nil {
+		t.Fatal(err)
+	}
+	got := (<-fc.got).Window
+	if got == nil || got.Cursor != w.Cursor || !got.From.IsZero() || !got.To.Equal(w.To) {
+		t.Fatalf("window crossed as %+v, want %+v (a zero From stays zero)", got, w)
+	}
+}

@@ -140,6 +140,7 @@ func (s *Server) Read(stream pb.Connector_ReadServer) error {
 	err = src.Read(stream.Context(), sdk.ReadRequest{
 		Entity: req.Entity, Fields: req.Fields, Options: valuesFromPB(req.Options),
 		Checkpoint: req.Checkpoint, Limits: out.limits, Filters: predicatesFromPB(req.Filters),
+		Window: windowFromPB(req.Window),
 	}, out)
 	return toStatus(err)
 }

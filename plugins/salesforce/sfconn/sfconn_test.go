@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -539,5 +540,43 @@ func TestIngestJobFailsPartWay(t *testing.T) {
 	}
 	if len(res.Rejected) != 4 || e.Count("Lead")-before != 96 {
 		t.Fatalf("rejected %d (want 4), created %d (want 96)", len(res.Rejected), e.Count("Lead")-before)
+	}
+}
+
+func TestWindowBoundsTheRead(t *testing.T) {
+	for _, api := range []string{"rest", "bulk"} {
+		t.Run(api, func(t *testing.T) {
+			e := startEmu(t, sfemu.Options{Records: 200})
+			c := configured(t, e.passwordConfig())
+			opts := sdk.Values{"api": api}
+			fields := []string{"Id", "SystemModstamp"}
+			full, _ := readAll(t, c, sdk.ReadRequest{Entity: "Account", Options: opts, Fields: fields})
+			stamp := func(r map[string]any) time.Time {
+				ts, err := time.Parse(time.RFC3339Nano, fmt.Sprint(r["SystemModstamp"]))
+				if err != nil {
+					// GetOneForMarshal renders timestamps as strings.
+					t.Fatalf("SystemModstamp %v: %v", r["SystemModstamp"], err)
+				}
+				return ts
+			}
+			mid := stamp(full[len(full)/2]).Truncate(time.Second)
+			from := stamp(full[len(full)/4]).Truncate(time.Second)
+			want := 0
+			for _, r := range full {
+				if s := stamp(r); !s.Before(from) && !s.After(mid) {
+					want++
+				}
+			}
+			got, _ := readAll(t, c, sdk.ReadRequest{Entity: "Account", Options: opts, Fields: fields,
+				Window: &sdk.Window{Cursor: "SystemModstamp", From: from, To: mid}})
+			for _, r := range got {
+				if s := stamp(r); s.Before(from) || s.After(mid) {
+					t.Fatalf("read a record stamped %s outside the window [%s, %s]", s, from, mid)
+				}
+			}
+			if len(got) != want || want == 0 || want == len(full) {
+				t.Fatalf("read %d rows in the window, want %d of %d", len(got), want, len(full))
+			}
+		})
 	}
 }

@@ -162,6 +162,7 @@ func (c *Connector) Read(ctx context.Context, req sdk.ReadRequest, out sdk.Recor
 			}
 			conds = append(conds, cf.Name+" >= "+lit)
 		}
+		conds = append(conds, windowConds(req.Window, cf, len(req.Checkpoint) > 0)...)
 		order = " ORDER BY " + cf.Name + " ASC"
 	}
 	names := make([]string, len(qfields))
@@ -609,4 +610,29 @@ func appendCell(b array.Builder, f *sfField, c cell) (int, error) {
 		return 4, nil
 	}
 	return 0, fmt.Errorf("no Arrow builder for %s", f.Type)
+}
+
+// windowConds bounds a scheduled incremental read by its window: records
+// changed after the window's end wait for the next run (To is truncated to
+// the second, which only defers a few of them), and on a first run the
+// window's start applies where there is no checkpoint yet.
+func windowConds(w *sdk.Window, cf *sfField, haveCheckpoint bool) []string {
+	if w == nil || !strings.EqualFold(w.Cursor, cf.Name) {
+		return nil
+	}
+	lit := func(t time.Time) string {
+		if cf.Type == "date" {
+			return t.UTC().Format("2006-01-02")
+		}
+		return t.UTC().Format("2006-01-02T15:04:05Z")
+	}
+	var out []string
+	if !w.From.IsZero() && !haveCheckpoint {
+		// Whole seconds, widened downwards: a superset, never a loss.
+		out = append(out, cf.Name+" >= "+lit(w.From.Truncate(time.Second)))
+	}
+	if !w.To.IsZero() {
+		out = append(out, cf.Name+" <= "+lit(w.To.Truncate(time.Second)))
+	}
+	return out
 }

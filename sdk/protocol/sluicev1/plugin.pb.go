@@ -1164,6 +1164,68 @@ func (*DescribeEntity) Descriptor() ([]byte, []int) {
 	return file_plugin_proto_rawDescGZIP(), []int{17}
 }
 
+// Window is an incremental run's range (from, to] of a cursor field;
+// zero times are unset.
+type Window struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Cursor        string                 `protobuf:"bytes,1,opt,name=cursor,proto3" json:"cursor,omitempty"`
+	FromUnixNano  int64                  `protobuf:"varint,2,opt,name=from_unix_nano,json=fromUnixNano,proto3" json:"from_unix_nano,omitempty"`
+	ToUnixNano    int64                  `protobuf:"varint,3,opt,name=to_unix_nano,json=toUnixNano,proto3" json:"to_unix_nano,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Window) Reset() {
+	*x = Window{}
+	mi := &file_plugin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Window) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Window) ProtoMessage() {}
+
+func (x *Window) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Window.ProtoReflect.Descriptor instead.
+func (*Window) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *Window) GetCursor() string {
+	if x != nil {
+		return x.Cursor
+	}
+	return ""
+}
+
+func (x *Window) GetFromUnixNano() int64 {
+	if x != nil {
+		return x.FromUnixNano
+	}
+	return 0
+}
+
+func (x *Window) GetToUnixNano() int64 {
+	if x != nil {
+		return x.ToUnixNano
+	}
+	return 0
+}
+
 type Read struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1172,7 +1234,7 @@ type Read struct {
 
 func (x *Read) Reset() {
 	*x = Read{}
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1246,7 @@ func (x *Read) String() string {
 func (*Read) ProtoMessage() {}
 
 func (x *Read) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[18]
+	mi := &file_plugin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1259,7 @@ func (x *Read) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read.ProtoReflect.Descriptor instead.
 func (*Read) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18}
+	return file_plugin_proto_rawDescGZIP(), []int{19}
 }
 
 type Write struct {
@@ -1208,7 +1270,7 @@ type Write struct {
 
 func (x *Write) Reset() {
 	*x = Write{}
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1220,7 +1282,7 @@ func (x *Write) String() string {
 func (*Write) ProtoMessage() {}
 
 func (x *Write) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[19]
+	mi := &file_plugin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1233,7 +1295,7 @@ func (x *Write) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write.ProtoReflect.Descriptor instead.
 func (*Write) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{19}
+	return file_plugin_proto_rawDescGZIP(), []int{20}
 }
 
 type Subscribe struct {
@@ -1244,7 +1306,7 @@ type Subscribe struct {
 
 func (x *Subscribe) Reset() {
 	*x = Subscribe{}
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1256,7 +1318,7 @@ func (x *Subscribe) String() string {
 func (*Subscribe) ProtoMessage() {}
 
 func (x *Subscribe) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1269,7 +1331,7 @@ func (x *Subscribe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribe.ProtoReflect.Descriptor instead.
 func (*Subscribe) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20}
+	return file_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 type GetSpec_Request struct {
@@ -1280,7 +1342,7 @@ type GetSpec_Request struct {
 
 func (x *GetSpec_Request) Reset() {
 	*x = GetSpec_Request{}
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1292,7 +1354,7 @@ func (x *GetSpec_Request) String() string {
 func (*GetSpec_Request) ProtoMessage() {}
 
 func (x *GetSpec_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[22]
+	mi := &file_plugin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1323,7 +1385,7 @@ type GetSpec_Response struct {
 
 func (x *GetSpec_Response) Reset() {
 	*x = GetSpec_Response{}
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1335,7 +1397,7 @@ func (x *GetSpec_Response) String() string {
 func (*GetSpec_Response) ProtoMessage() {}
 
 func (x *GetSpec_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1409,7 +1471,7 @@ type Configure_Request struct {
 
 func (x *Configure_Request) Reset() {
 	*x = Configure_Request{}
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1421,7 +1483,7 @@ func (x *Configure_Request) String() string {
 func (*Configure_Request) ProtoMessage() {}
 
 func (x *Configure_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,7 +1515,7 @@ type Configure_Response struct {
 
 func (x *Configure_Response) Reset() {
 	*x = Configure_Response{}
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1465,7 +1527,7 @@ func (x *Configure_Response) String() string {
 func (*Configure_Response) ProtoMessage() {}
 
 func (x *Configure_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1496,7 +1558,7 @@ type Check_Request struct {
 
 func (x *Check_Request) Reset() {
 	*x = Check_Request{}
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1508,7 +1570,7 @@ func (x *Check_Request) String() string {
 func (*Check_Request) ProtoMessage() {}
 
 func (x *Check_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[27]
+	mi := &file_plugin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1532,7 +1594,7 @@ type Check_Response struct {
 
 func (x *Check_Response) Reset() {
 	*x = Check_Response{}
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1544,7 +1606,7 @@ func (x *Check_Response) String() string {
 func (*Check_Response) ProtoMessage() {}
 
 func (x *Check_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1568,7 +1630,7 @@ type ListEntities_Request struct {
 
 func (x *ListEntities_Request) Reset() {
 	*x = ListEntities_Request{}
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1580,7 +1642,7 @@ func (x *ListEntities_Request) String() string {
 func (*ListEntities_Request) ProtoMessage() {}
 
 func (x *ListEntities_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1606,7 +1668,7 @@ type ListEntities_Entity struct {
 
 func (x *ListEntities_Entity) Reset() {
 	*x = ListEntities_Entity{}
-	mi := &file_plugin_proto_msgTypes[30]
+	mi := &file_plugin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1618,7 +1680,7 @@ func (x *ListEntities_Entity) String() string {
 func (*ListEntities_Entity) ProtoMessage() {}
 
 func (x *ListEntities_Entity) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[30]
+	mi := &file_plugin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1657,7 +1719,7 @@ type ListEntities_Response struct {
 
 func (x *ListEntities_Response) Reset() {
 	*x = ListEntities_Response{}
-	mi := &file_plugin_proto_msgTypes[31]
+	mi := &file_plugin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1669,7 +1731,7 @@ func (x *ListEntities_Response) String() string {
 func (*ListEntities_Response) ProtoMessage() {}
 
 func (x *ListEntities_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[31]
+	mi := &file_plugin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1702,7 +1764,7 @@ type DescribeEntity_Request struct {
 
 func (x *DescribeEntity_Request) Reset() {
 	*x = DescribeEntity_Request{}
-	mi := &file_plugin_proto_msgTypes[32]
+	mi := &file_plugin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1714,7 +1776,7 @@ func (x *DescribeEntity_Request) String() string {
 func (*DescribeEntity_Request) ProtoMessage() {}
 
 func (x *DescribeEntity_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[32]
+	mi := &file_plugin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1758,7 +1820,7 @@ type DescribeEntity_Response struct {
 
 func (x *DescribeEntity_Response) Reset() {
 	*x = DescribeEntity_Response{}
-	mi := &file_plugin_proto_msgTypes[33]
+	mi := &file_plugin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1770,7 +1832,7 @@ func (x *DescribeEntity_Response) String() string {
 func (*DescribeEntity_Response) ProtoMessage() {}
 
 func (x *DescribeEntity_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[33]
+	mi := &file_plugin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1832,13 +1894,14 @@ type Read_Request struct {
 	SharedMemory bool `protobuf:"varint,6,opt,name=shared_memory,json=sharedMemory,proto3" json:"shared_memory,omitempty"`
 	// Hints from the flow's leading filters (sdk.ReadRequest.Filters).
 	Filters       []*Predicate `protobuf:"bytes,7,rep,name=filters,proto3" json:"filters,omitempty"`
+	Window        *Window      `protobuf:"bytes,8,opt,name=window,proto3" json:"window,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Read_Request) Reset() {
 	*x = Read_Request{}
-	mi := &file_plugin_proto_msgTypes[35]
+	mi := &file_plugin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1850,7 +1913,7 @@ func (x *Read_Request) String() string {
 func (*Read_Request) ProtoMessage() {}
 
 func (x *Read_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[35]
+	mi := &file_plugin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1863,7 +1926,7 @@ func (x *Read_Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read_Request.ProtoReflect.Descriptor instead.
 func (*Read_Request) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{19, 0}
 }
 
 func (x *Read_Request) GetEntity() string {
@@ -1915,6 +1978,13 @@ func (x *Read_Request) GetFilters() []*Predicate {
 	return nil
 }
 
+func (x *Read_Request) GetWindow() *Window {
+	if x != nil {
+		return x.Window
+	}
+	return nil
+}
+
 // Control is what the engine sends: the request, then releases.
 type Read_Control struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1929,7 +1999,7 @@ type Read_Control struct {
 
 func (x *Read_Control) Reset() {
 	*x = Read_Control{}
-	mi := &file_plugin_proto_msgTypes[36]
+	mi := &file_plugin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1941,7 +2011,7 @@ func (x *Read_Control) String() string {
 func (*Read_Control) ProtoMessage() {}
 
 func (x *Read_Control) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[36]
+	mi := &file_plugin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1954,7 +2024,7 @@ func (x *Read_Control) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read_Control.ProtoReflect.Descriptor instead.
 func (*Read_Control) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18, 1}
+	return file_plugin_proto_rawDescGZIP(), []int{19, 1}
 }
 
 func (x *Read_Control) GetKind() isRead_Control_Kind {
@@ -2014,7 +2084,7 @@ type Read_Response struct {
 
 func (x *Read_Response) Reset() {
 	*x = Read_Response{}
-	mi := &file_plugin_proto_msgTypes[37]
+	mi := &file_plugin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2026,7 +2096,7 @@ func (x *Read_Response) String() string {
 func (*Read_Response) ProtoMessage() {}
 
 func (x *Read_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[37]
+	mi := &file_plugin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2039,7 +2109,7 @@ func (x *Read_Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read_Response.ProtoReflect.Descriptor instead.
 func (*Read_Response) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18, 2}
+	return file_plugin_proto_rawDescGZIP(), []int{19, 2}
 }
 
 func (x *Read_Response) GetKind() isRead_Response_Kind {
@@ -2139,7 +2209,7 @@ type Read_BadRecord struct {
 
 func (x *Read_BadRecord) Reset() {
 	*x = Read_BadRecord{}
-	mi := &file_plugin_proto_msgTypes[38]
+	mi := &file_plugin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2151,7 +2221,7 @@ func (x *Read_BadRecord) String() string {
 func (*Read_BadRecord) ProtoMessage() {}
 
 func (x *Read_BadRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[38]
+	mi := &file_plugin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2164,7 +2234,7 @@ func (x *Read_BadRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read_BadRecord.ProtoReflect.Descriptor instead.
 func (*Read_BadRecord) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18, 3}
+	return file_plugin_proto_rawDescGZIP(), []int{19, 3}
 }
 
 func (x *Read_BadRecord) GetLocation() string {
@@ -2198,7 +2268,7 @@ type Read_Progress struct {
 
 func (x *Read_Progress) Reset() {
 	*x = Read_Progress{}
-	mi := &file_plugin_proto_msgTypes[39]
+	mi := &file_plugin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2210,7 +2280,7 @@ func (x *Read_Progress) String() string {
 func (*Read_Progress) ProtoMessage() {}
 
 func (x *Read_Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[39]
+	mi := &file_plugin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2223,7 +2293,7 @@ func (x *Read_Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Read_Progress.ProtoReflect.Descriptor instead.
 func (*Read_Progress) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{18, 4}
+	return file_plugin_proto_rawDescGZIP(), []int{19, 4}
 }
 
 func (x *Read_Progress) GetBytesRead() int64 {
@@ -2258,7 +2328,7 @@ type Write_Header struct {
 
 func (x *Write_Header) Reset() {
 	*x = Write_Header{}
-	mi := &file_plugin_proto_msgTypes[41]
+	mi := &file_plugin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2270,7 +2340,7 @@ func (x *Write_Header) String() string {
 func (*Write_Header) ProtoMessage() {}
 
 func (x *Write_Header) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[41]
+	mi := &file_plugin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2283,7 +2353,7 @@ func (x *Write_Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Header.ProtoReflect.Descriptor instead.
 func (*Write_Header) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{19, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{20, 0}
 }
 
 func (x *Write_Header) GetEntity() string {
@@ -2352,7 +2422,7 @@ type Write_Opened struct {
 
 func (x *Write_Opened) Reset() {
 	*x = Write_Opened{}
-	mi := &file_plugin_proto_msgTypes[42]
+	mi := &file_plugin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2364,7 +2434,7 @@ func (x *Write_Opened) String() string {
 func (*Write_Opened) ProtoMessage() {}
 
 func (x *Write_Opened) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[42]
+	mi := &file_plugin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2377,7 +2447,7 @@ func (x *Write_Opened) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Opened.ProtoReflect.Descriptor instead.
 func (*Write_Opened) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{19, 1}
+	return file_plugin_proto_rawDescGZIP(), []int{20, 1}
 }
 
 func (x *Write_Opened) GetSharedMemory() bool {
@@ -2401,7 +2471,7 @@ type Write_Request struct {
 
 func (x *Write_Request) Reset() {
 	*x = Write_Request{}
-	mi := &file_plugin_proto_msgTypes[43]
+	mi := &file_plugin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2413,7 +2483,7 @@ func (x *Write_Request) String() string {
 func (*Write_Request) ProtoMessage() {}
 
 func (x *Write_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[43]
+	mi := &file_plugin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2426,7 +2496,7 @@ func (x *Write_Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Request.ProtoReflect.Descriptor instead.
 func (*Write_Request) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{19, 2}
+	return file_plugin_proto_rawDescGZIP(), []int{20, 2}
 }
 
 func (x *Write_Request) GetKind() isWrite_Request_Kind {
@@ -2499,7 +2569,7 @@ type Write_Rejected struct {
 
 func (x *Write_Rejected) Reset() {
 	*x = Write_Rejected{}
-	mi := &file_plugin_proto_msgTypes[44]
+	mi := &file_plugin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2511,7 +2581,7 @@ func (x *Write_Rejected) String() string {
 func (*Write_Rejected) ProtoMessage() {}
 
 func (x *Write_Rejected) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[44]
+	mi := &file_plugin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2524,7 +2594,7 @@ func (x *Write_Rejected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Rejected.ProtoReflect.Descriptor instead.
 func (*Write_Rejected) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{19, 3}
+	return file_plugin_proto_rawDescGZIP(), []int{20, 3}
 }
 
 func (x *Write_Rejected) GetRow() int64 {
@@ -2552,7 +2622,7 @@ type Write_Result struct {
 
 func (x *Write_Result) Reset() {
 	*x = Write_Result{}
-	mi := &file_plugin_proto_msgTypes[45]
+	mi := &file_plugin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2564,7 +2634,7 @@ func (x *Write_Result) String() string {
 func (*Write_Result) ProtoMessage() {}
 
 func (x *Write_Result) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[45]
+	mi := &file_plugin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2577,7 +2647,7 @@ func (x *Write_Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Result.ProtoReflect.Descriptor instead.
 func (*Write_Result) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{19, 4}
+	return file_plugin_proto_rawDescGZIP(), []int{20, 4}
 }
 
 func (x *Write_Result) GetBatch() uint64 {
@@ -2611,7 +2681,7 @@ type Write_Committed struct {
 
 func (x *Write_Committed) Reset() {
 	*x = Write_Committed{}
-	mi := &file_plugin_proto_msgTypes[46]
+	mi := &file_plugin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2623,7 +2693,7 @@ func (x *Write_Committed) String() string {
 func (*Write_Committed) ProtoMessage() {}
 
 func (x *Write_Committed) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[46]
+	mi := &file_plugin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2636,7 +2706,7 @@ func (x *Write_Committed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Committed.ProtoReflect.Descriptor instead.
 func (*Write_Committed) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{19, 5}
+	return file_plugin_proto_rawDescGZIP(), []int{20, 5}
 }
 
 func (x *Write_Committed) GetId() uint64 {
@@ -2668,7 +2738,7 @@ type Write_Response struct {
 
 func (x *Write_Response) Reset() {
 	*x = Write_Response{}
-	mi := &file_plugin_proto_msgTypes[47]
+	mi := &file_plugin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2680,7 +2750,7 @@ func (x *Write_Response) String() string {
 func (*Write_Response) ProtoMessage() {}
 
 func (x *Write_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[47]
+	mi := &file_plugin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2693,7 +2763,7 @@ func (x *Write_Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Response.ProtoReflect.Descriptor instead.
 func (*Write_Response) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{19, 6}
+	return file_plugin_proto_rawDescGZIP(), []int{20, 6}
 }
 
 func (x *Write_Response) GetKind() isWrite_Response_Kind {
@@ -2782,7 +2852,7 @@ type Subscribe_Request struct {
 
 func (x *Subscribe_Request) Reset() {
 	*x = Subscribe_Request{}
-	mi := &file_plugin_proto_msgTypes[49]
+	mi := &file_plugin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2794,7 +2864,7 @@ func (x *Subscribe_Request) String() string {
 func (*Subscribe_Request) ProtoMessage() {}
 
 func (x *Subscribe_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[49]
+	mi := &file_plugin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2807,7 +2877,7 @@ func (x *Subscribe_Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribe_Request.ProtoReflect.Descriptor instead.
 func (*Subscribe_Request) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{21, 0}
 }
 
 func (x *Subscribe_Request) GetKind() isSubscribe_Request_Kind {
@@ -2864,7 +2934,7 @@ type Subscribe_Start struct {
 
 func (x *Subscribe_Start) Reset() {
 	*x = Subscribe_Start{}
-	mi := &file_plugin_proto_msgTypes[50]
+	mi := &file_plugin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2876,7 +2946,7 @@ func (x *Subscribe_Start) String() string {
 func (*Subscribe_Start) ProtoMessage() {}
 
 func (x *Subscribe_Start) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[50]
+	mi := &file_plugin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2889,7 +2959,7 @@ func (x *Subscribe_Start) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribe_Start.ProtoReflect.Descriptor instead.
 func (*Subscribe_Start) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20, 1}
+	return file_plugin_proto_rawDescGZIP(), []int{21, 1}
 }
 
 func (x *Subscribe_Start) GetEntity() string {
@@ -2933,7 +3003,7 @@ type Subscribe_Response struct {
 
 func (x *Subscribe_Response) Reset() {
 	*x = Subscribe_Response{}
-	mi := &file_plugin_proto_msgTypes[51]
+	mi := &file_plugin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2945,7 +3015,7 @@ func (x *Subscribe_Response) String() string {
 func (*Subscribe_Response) ProtoMessage() {}
 
 func (x *Subscribe_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[51]
+	mi := &file_plugin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2958,7 +3028,7 @@ func (x *Subscribe_Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribe_Response.ProtoReflect.Descriptor instead.
 func (*Subscribe_Response) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20, 2}
+	return file_plugin_proto_rawDescGZIP(), []int{21, 2}
 }
 
 func (x *Subscribe_Response) GetKind() isSubscribe_Response_Kind {
@@ -3125,8 +3195,13 @@ const file_plugin_proto_rawDesc = "" +
 	"primaryKey\x12#\n" +
 	"\rcursor_fields\x18\x04 \x03(\tR\fcursorFields\x12\x1f\n" +
 	"\vwrite_modes\x18\x05 \x03(\tR\n" +
-	"writeModes\"\x9e\a\n" +
-	"\x04Read\x1a\xe7\x02\n" +
+	"writeModes\"h\n" +
+	"\x06Window\x12\x16\n" +
+	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12$\n" +
+	"\x0efrom_unix_nano\x18\x02 \x01(\x03R\ffromUnixNano\x12 \n" +
+	"\fto_unix_nano\x18\x03 \x01(\x03R\n" +
+	"toUnixNano\"\xc9\a\n" +
+	"\x04Read\x1a\x92\x03\n" +
 	"\aRequest\x12\x16\n" +
 	"\x06entity\x18\x01 \x01(\tR\x06entity\x12\x16\n" +
 	"\x06fields\x18\x02 \x03(\tR\x06fields\x12>\n" +
@@ -3136,7 +3211,8 @@ const file_plugin_proto_rawDesc = "" +
 	"checkpoint\x12)\n" +
 	"\x06limits\x18\x05 \x01(\v2\x11.sluice.v1.LimitsR\x06limits\x12#\n" +
 	"\rshared_memory\x18\x06 \x01(\bR\fsharedMemory\x12.\n" +
-	"\afilters\x18\a \x03(\v2\x14.sluice.v1.PredicateR\afilters\x1aL\n" +
+	"\afilters\x18\a \x03(\v2\x14.sluice.v1.PredicateR\afilters\x12)\n" +
+	"\x06window\x18\b \x01(\v2\x11.sluice.v1.WindowR\x06window\x1aL\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12&\n" +
 	"\x05value\x18\x02 \x01(\v2\x10.sluice.v1.ValueR\x05value:\x028\x01\x1ay\n" +
@@ -3240,7 +3316,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 53)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_plugin_proto_goTypes = []any{
 	(Diagnostic_Severity)(0),        // 0: sluice.v1.Diagnostic.Severity
 	(*Value)(nil),                   // 1: sluice.v1.Value
@@ -3261,47 +3337,48 @@ var file_plugin_proto_goTypes = []any{
 	(*Check)(nil),                   // 16: sluice.v1.Check
 	(*ListEntities)(nil),            // 17: sluice.v1.ListEntities
 	(*DescribeEntity)(nil),          // 18: sluice.v1.DescribeEntity
-	(*Read)(nil),                    // 19: sluice.v1.Read
-	(*Write)(nil),                   // 20: sluice.v1.Write
-	(*Subscribe)(nil),               // 21: sluice.v1.Subscribe
-	nil,                             // 22: sluice.v1.StringMap.ValuesEntry
-	(*GetSpec_Request)(nil),         // 23: sluice.v1.GetSpec.Request
-	(*GetSpec_Response)(nil),        // 24: sluice.v1.GetSpec.Response
-	(*Configure_Request)(nil),       // 25: sluice.v1.Configure.Request
-	(*Configure_Response)(nil),      // 26: sluice.v1.Configure.Response
-	nil,                             // 27: sluice.v1.Configure.Request.ConfigEntry
-	(*Check_Request)(nil),           // 28: sluice.v1.Check.Request
-	(*Check_Response)(nil),          // 29: sluice.v1.Check.Response
-	(*ListEntities_Request)(nil),    // 30: sluice.v1.ListEntities.Request
-	(*ListEntities_Entity)(nil),     // 31: sluice.v1.ListEntities.Entity
-	(*ListEntities_Response)(nil),   // 32: sluice.v1.ListEntities.Response
-	(*DescribeEntity_Request)(nil),  // 33: sluice.v1.DescribeEntity.Request
-	(*DescribeEntity_Response)(nil), // 34: sluice.v1.DescribeEntity.Response
-	nil,                             // 35: sluice.v1.DescribeEntity.Request.OptionsEntry
-	(*Read_Request)(nil),            // 36: sluice.v1.Read.Request
-	(*Read_Control)(nil),            // 37: sluice.v1.Read.Control
-	(*Read_Response)(nil),           // 38: sluice.v1.Read.Response
-	(*Read_BadRecord)(nil),          // 39: sluice.v1.Read.BadRecord
-	(*Read_Progress)(nil),           // 40: sluice.v1.Read.Progress
-	nil,                             // 41: sluice.v1.Read.Request.OptionsEntry
-	(*Write_Header)(nil),            // 42: sluice.v1.Write.Header
-	(*Write_Opened)(nil),            // 43: sluice.v1.Write.Opened
-	(*Write_Request)(nil),           // 44: sluice.v1.Write.Request
-	(*Write_Rejected)(nil),          // 45: sluice.v1.Write.Rejected
-	(*Write_Result)(nil),            // 46: sluice.v1.Write.Result
-	(*Write_Committed)(nil),         // 47: sluice.v1.Write.Committed
-	(*Write_Response)(nil),          // 48: sluice.v1.Write.Response
-	nil,                             // 49: sluice.v1.Write.Header.OptionsEntry
-	(*Subscribe_Request)(nil),       // 50: sluice.v1.Subscribe.Request
-	(*Subscribe_Start)(nil),         // 51: sluice.v1.Subscribe.Start
-	(*Subscribe_Response)(nil),      // 52: sluice.v1.Subscribe.Response
-	nil,                             // 53: sluice.v1.Subscribe.Start.OptionsEntry
+	(*Window)(nil),                  // 19: sluice.v1.Window
+	(*Read)(nil),                    // 20: sluice.v1.Read
+	(*Write)(nil),                   // 21: sluice.v1.Write
+	(*Subscribe)(nil),               // 22: sluice.v1.Subscribe
+	nil,                             // 23: sluice.v1.StringMap.ValuesEntry
+	(*GetSpec_Request)(nil),         // 24: sluice.v1.GetSpec.Request
+	(*GetSpec_Response)(nil),        // 25: sluice.v1.GetSpec.Response
+	(*Configure_Request)(nil),       // 26: sluice.v1.Configure.Request
+	(*Configure_Response)(nil),      // 27: sluice.v1.Configure.Response
+	nil,                             // 28: sluice.v1.Configure.Request.ConfigEntry
+	(*Check_Request)(nil),           // 29: sluice.v1.Check.Request
+	(*Check_Response)(nil),          // 30: sluice.v1.Check.Response
+	(*ListEntities_Request)(nil),    // 31: sluice.v1.ListEntities.Request
+	(*ListEntities_Entity)(nil),     // 32: sluice.v1.ListEntities.Entity
+	(*ListEntities_Response)(nil),   // 33: sluice.v1.ListEntities.Response
+	(*DescribeEntity_Request)(nil),  // 34: sluice.v1.DescribeEntity.Request
+	(*DescribeEntity_Response)(nil), // 35: sluice.v1.DescribeEntity.Response
+	nil,                             // 36: sluice.v1.DescribeEntity.Request.OptionsEntry
+	(*Read_Request)(nil),            // 37: sluice.v1.Read.Request
+	(*Read_Control)(nil),            // 38: sluice.v1.Read.Control
+	(*Read_Response)(nil),           // 39: sluice.v1.Read.Response
+	(*Read_BadRecord)(nil),          // 40: sluice.v1.Read.BadRecord
+	(*Read_Progress)(nil),           // 41: sluice.v1.Read.Progress
+	nil,                             // 42: sluice.v1.Read.Request.OptionsEntry
+	(*Write_Header)(nil),            // 43: sluice.v1.Write.Header
+	(*Write_Opened)(nil),            // 44: sluice.v1.Write.Opened
+	(*Write_Request)(nil),           // 45: sluice.v1.Write.Request
+	(*Write_Rejected)(nil),          // 46: sluice.v1.Write.Rejected
+	(*Write_Result)(nil),            // 47: sluice.v1.Write.Result
+	(*Write_Committed)(nil),         // 48: sluice.v1.Write.Committed
+	(*Write_Response)(nil),          // 49: sluice.v1.Write.Response
+	nil,                             // 50: sluice.v1.Write.Header.OptionsEntry
+	(*Subscribe_Request)(nil),       // 51: sluice.v1.Subscribe.Request
+	(*Subscribe_Start)(nil),         // 52: sluice.v1.Subscribe.Start
+	(*Subscribe_Response)(nil),      // 53: sluice.v1.Subscribe.Response
+	nil,                             // 54: sluice.v1.Subscribe.Start.OptionsEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	2,  // 0: sluice.v1.Value.list_value:type_name -> sluice.v1.StringList
 	5,  // 1: sluice.v1.Value.map_value:type_name -> sluice.v1.StringMap
 	4,  // 2: sluice.v1.Predicate.values:type_name -> sluice.v1.Literal
-	22, // 3: sluice.v1.StringMap.values:type_name -> sluice.v1.StringMap.ValuesEntry
+	23, // 3: sluice.v1.StringMap.values:type_name -> sluice.v1.StringMap.ValuesEntry
 	1,  // 4: sluice.v1.Attribute.default:type_name -> sluice.v1.Value
 	6,  // 5: sluice.v1.ConfigSchema.attributes:type_name -> sluice.v1.Attribute
 	0,  // 6: sluice.v1.Diagnostic.severity:type_name -> sluice.v1.Diagnostic.Severity
@@ -3309,60 +3386,61 @@ var file_plugin_proto_depIdxs = []int32{
 	7,  // 8: sluice.v1.GetSpec.Response.connection:type_name -> sluice.v1.ConfigSchema
 	7,  // 9: sluice.v1.GetSpec.Response.source:type_name -> sluice.v1.ConfigSchema
 	7,  // 10: sluice.v1.GetSpec.Response.sink:type_name -> sluice.v1.ConfigSchema
-	27, // 11: sluice.v1.Configure.Request.config:type_name -> sluice.v1.Configure.Request.ConfigEntry
+	28, // 11: sluice.v1.Configure.Request.config:type_name -> sluice.v1.Configure.Request.ConfigEntry
 	8,  // 12: sluice.v1.Configure.Response.diagnostics:type_name -> sluice.v1.Diagnostic
 	1,  // 13: sluice.v1.Configure.Request.ConfigEntry.value:type_name -> sluice.v1.Value
-	31, // 14: sluice.v1.ListEntities.Response.entities:type_name -> sluice.v1.ListEntities.Entity
-	35, // 15: sluice.v1.DescribeEntity.Request.options:type_name -> sluice.v1.DescribeEntity.Request.OptionsEntry
+	32, // 14: sluice.v1.ListEntities.Response.entities:type_name -> sluice.v1.ListEntities.Entity
+	36, // 15: sluice.v1.DescribeEntity.Request.options:type_name -> sluice.v1.DescribeEntity.Request.OptionsEntry
 	1,  // 16: sluice.v1.DescribeEntity.Request.OptionsEntry.value:type_name -> sluice.v1.Value
-	41, // 17: sluice.v1.Read.Request.options:type_name -> sluice.v1.Read.Request.OptionsEntry
+	42, // 17: sluice.v1.Read.Request.options:type_name -> sluice.v1.Read.Request.OptionsEntry
 	13, // 18: sluice.v1.Read.Request.limits:type_name -> sluice.v1.Limits
 	3,  // 19: sluice.v1.Read.Request.filters:type_name -> sluice.v1.Predicate
-	36, // 20: sluice.v1.Read.Control.request:type_name -> sluice.v1.Read.Request
-	11, // 21: sluice.v1.Read.Control.released:type_name -> sluice.v1.Released
-	12, // 22: sluice.v1.Read.Response.data:type_name -> sluice.v1.ArrowData
-	39, // 23: sluice.v1.Read.Response.rejected:type_name -> sluice.v1.Read.BadRecord
-	40, // 24: sluice.v1.Read.Response.progress:type_name -> sluice.v1.Read.Progress
-	10, // 25: sluice.v1.Read.Response.shared_memory:type_name -> sluice.v1.SharedMemory
-	1,  // 26: sluice.v1.Read.Request.OptionsEntry.value:type_name -> sluice.v1.Value
-	49, // 27: sluice.v1.Write.Header.options:type_name -> sluice.v1.Write.Header.OptionsEntry
-	10, // 28: sluice.v1.Write.Header.shared_memory:type_name -> sluice.v1.SharedMemory
-	42, // 29: sluice.v1.Write.Request.header:type_name -> sluice.v1.Write.Header
-	12, // 30: sluice.v1.Write.Request.data:type_name -> sluice.v1.ArrowData
-	45, // 31: sluice.v1.Write.Result.rejected:type_name -> sluice.v1.Write.Rejected
-	46, // 32: sluice.v1.Write.Response.result:type_name -> sluice.v1.Write.Result
-	47, // 33: sluice.v1.Write.Response.committed:type_name -> sluice.v1.Write.Committed
-	43, // 34: sluice.v1.Write.Response.opened:type_name -> sluice.v1.Write.Opened
-	11, // 35: sluice.v1.Write.Response.released:type_name -> sluice.v1.Released
-	1,  // 36: sluice.v1.Write.Header.OptionsEntry.value:type_name -> sluice.v1.Value
-	51, // 37: sluice.v1.Subscribe.Request.start:type_name -> sluice.v1.Subscribe.Start
-	53, // 38: sluice.v1.Subscribe.Start.options:type_name -> sluice.v1.Subscribe.Start.OptionsEntry
-	13, // 39: sluice.v1.Subscribe.Start.limits:type_name -> sluice.v1.Limits
-	12, // 40: sluice.v1.Subscribe.Response.data:type_name -> sluice.v1.ArrowData
-	1,  // 41: sluice.v1.Subscribe.Start.OptionsEntry.value:type_name -> sluice.v1.Value
-	23, // 42: sluice.v1.Connector.GetSpec:input_type -> sluice.v1.GetSpec.Request
-	25, // 43: sluice.v1.Connector.Configure:input_type -> sluice.v1.Configure.Request
-	28, // 44: sluice.v1.Connector.Check:input_type -> sluice.v1.Check.Request
-	30, // 45: sluice.v1.Connector.ListEntities:input_type -> sluice.v1.ListEntities.Request
-	33, // 46: sluice.v1.Connector.DescribeEntity:input_type -> sluice.v1.DescribeEntity.Request
-	37, // 47: sluice.v1.Connector.Read:input_type -> sluice.v1.Read.Control
-	44, // 48: sluice.v1.Connector.Write:input_type -> sluice.v1.Write.Request
-	50, // 49: sluice.v1.Connector.Subscribe:input_type -> sluice.v1.Subscribe.Request
-	42, // 50: sluice.v1.Connector.CheckWrite:input_type -> sluice.v1.Write.Header
-	24, // 51: sluice.v1.Connector.GetSpec:output_type -> sluice.v1.GetSpec.Response
-	26, // 52: sluice.v1.Connector.Configure:output_type -> sluice.v1.Configure.Response
-	29, // 53: sluice.v1.Connector.Check:output_type -> sluice.v1.Check.Response
-	32, // 54: sluice.v1.Connector.ListEntities:output_type -> sluice.v1.ListEntities.Response
-	34, // 55: sluice.v1.Connector.DescribeEntity:output_type -> sluice.v1.DescribeEntity.Response
-	38, // 56: sluice.v1.Connector.Read:output_type -> sluice.v1.Read.Response
-	48, // 57: sluice.v1.Connector.Write:output_type -> sluice.v1.Write.Response
-	52, // 58: sluice.v1.Connector.Subscribe:output_type -> sluice.v1.Subscribe.Response
-	26, // 59: sluice.v1.Connector.CheckWrite:output_type -> sluice.v1.Configure.Response
-	51, // [51:60] is the sub-list for method output_type
-	42, // [42:51] is the sub-list for method input_type
-	42, // [42:42] is the sub-list for extension type_name
-	42, // [42:42] is the sub-list for extension extendee
-	0,  // [0:42] is the sub-list for field type_name
+	19, // 20: sluice.v1.Read.Request.window:type_name -> sluice.v1.Window
+	37, // 21: sluice.v1.Read.Control.request:type_name -> sluice.v1.Read.Request
+	11, // 22: sluice.v1.Read.Control.released:type_name -> sluice.v1.Released
+	12, // 23: sluice.v1.Read.Response.data:type_name -> sluice.v1.ArrowData
+	40, // 24: sluice.v1.Read.Response.rejected:type_name -> sluice.v1.Read.BadRecord
+	41, // 25: sluice.v1.Read.Response.progress:type_name -> sluice.v1.Read.Progress
+	10, // 26: sluice.v1.Read.Response.shared_memory:type_name -> sluice.v1.SharedMemory
+	1,  // 27: sluice.v1.Read.Request.OptionsEntry.value:type_name -> sluice.v1.Value
+	50, // 28: sluice.v1.Write.Header.options:type_name -> sluice.v1.Write.Header.OptionsEntry
+	10, // 29: sluice.v1.Write.Header.shared_memory:type_name -> sluice.v1.SharedMemory
+	43, // 30: sluice.v1.Write.Request.header:type_name -> sluice.v1.Write.Header
+	12, // 31: sluice.v1.Write.Request.data:type_name -> sluice.v1.ArrowData
+	46, // 32: sluice.v1.Write.Result.rejected:type_name -> sluice.v1.Write.Rejected
+	47, // 33: sluice.v1.Write.Response.result:type_name -> sluice.v1.Write.Result
+	48, // 34: sluice.v1.Write.Response.committed:type_name -> sluice.v1.Write.Committed
+	44, // 35: sluice.v1.Write.Response.opened:type_name -> sluice.v1.Write.Opened
+	11, // 36: sluice.v1.Write.Response.released:type_name -> sluice.v1.Released
+	1,  // 37: sluice.v1.Write.Header.OptionsEntry.value:type_name -> sluice.v1.Value
+	52, // 38: sluice.v1.Subscribe.Request.start:type_name -> sluice.v1.Subscribe.Start
+	54, // 39: sluice.v1.Subscribe.Start.options:type_name -> sluice.v1.Subscribe.Start.OptionsEntry
+	13, // 40: sluice.v1.Subscribe.Start.limits:type_name -> sluice.v1.Limits
+	12, // 41: sluice.v1.Subscribe.Response.data:type_name -> sluice.v1.ArrowData
+	1,  // 42: sluice.v1.Subscribe.Start.OptionsEntry.value:type_name -> sluice.v1.Value
+	24, // 43: sluice.v1.Connector.GetSpec:input_type -> sluice.v1.GetSpec.Request
+	26, // 44: sluice.v1.Connector.Configure:input_type -> sluice.v1.Configure.Request
+	29, // 45: sluice.v1.Connector.Check:input_type -> sluice.v1.Check.Request
+	31, // 46: sluice.v1.Connector.ListEntities:input_type -> sluice.v1.ListEntities.Request
+	34, // 47: sluice.v1.Connector.DescribeEntity:input_type -> sluice.v1.DescribeEntity.Request
+	38, // 48: sluice.v1.Connector.Read:input_type -> sluice.v1.Read.Control
+	45, // 49: sluice.v1.Connector.Write:input_type -> sluice.v1.Write.Request
+	51, // 50: sluice.v1.Connector.Subscribe:input_type -> sluice.v1.Subscribe.Request
+	43, // 51: sluice.v1.Connector.CheckWrite:input_type -> sluice.v1.Write.Header
+	25, // 52: sluice.v1.Connector.GetSpec:output_type -> sluice.v1.GetSpec.Response
+	27, // 53: sluice.v1.Connector.Configure:output_type -> sluice.v1.Configure.Response
+	30, // 54: sluice.v1.Connector.Check:output_type -> sluice.v1.Check.Response
+	33, // 55: sluice.v1.Connector.ListEntities:output_type -> sluice.v1.ListEntities.Response
+	35, // 56: sluice.v1.Connector.DescribeEntity:output_type -> sluice.v1.DescribeEntity.Response
+	39, // 57: sluice.v1.Connector.Read:output_type -> sluice.v1.Read.Response
+	49, // 58: sluice.v1.Connector.Write:output_type -> sluice.v1.Write.Response
+	53, // 59: sluice.v1.Connector.Subscribe:output_type -> sluice.v1.Subscribe.Response
+	27, // 60: sluice.v1.Connector.CheckWrite:output_type -> sluice.v1.Configure.Response
+	52, // [52:61] is the sub-list for method output_type
+	43, // [43:52] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -3385,33 +3463,33 @@ func file_plugin_proto_init() {
 		(*Literal_BoolValue)(nil),
 		(*Literal_TimeUnixNano)(nil),
 	}
-	file_plugin_proto_msgTypes[36].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[37].OneofWrappers = []any{
 		(*Read_Control_Request)(nil),
 		(*Read_Control_Released)(nil),
 	}
-	file_plugin_proto_msgTypes[37].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[38].OneofWrappers = []any{
 		(*Read_Response_Data)(nil),
 		(*Read_Response_Checkpoint)(nil),
 		(*Read_Response_Rejected)(nil),
 		(*Read_Response_Progress)(nil),
 		(*Read_Response_SharedMemory)(nil),
 	}
-	file_plugin_proto_msgTypes[43].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[44].OneofWrappers = []any{
 		(*Write_Request_Header)(nil),
 		(*Write_Request_Data)(nil),
 		(*Write_Request_Commit)(nil),
 	}
-	file_plugin_proto_msgTypes[47].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[48].OneofWrappers = []any{
 		(*Write_Response_Result)(nil),
 		(*Write_Response_Committed)(nil),
 		(*Write_Response_Opened)(nil),
 		(*Write_Response_Released)(nil),
 	}
-	file_plugin_proto_msgTypes[49].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[50].OneofWrappers = []any{
 		(*Subscribe_Request_Start)(nil),
 		(*Subscribe_Request_Ack)(nil),
 	}
-	file_plugin_proto_msgTypes[51].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[52].OneofWrappers = []any{
 		(*Subscribe_Response_Data)(nil),
 		(*Subscribe_Response_Position)(nil),
 	}
@@ -3421,7 +3499,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   53,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
