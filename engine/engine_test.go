@@ -19,6 +19,7 @@ import (
 	"github.com/sluice-dev/sluice/engine/plan"
 	"github.com/sluice-dev/sluice/engine/pluginhost"
 	"github.com/sluice-dev/sluice/sdk"
+	"github.com/sluice-dev/sluice/sdk/rpc"
 	"github.com/sluice-dev/sluice/sdk/sdktest"
 )
 
@@ -167,6 +168,10 @@ func TestPluginCrashFailsTheRunNamingIt(t *testing.T) {
 	if !strings.Contains(res.Err.Error(), "plugin fault crashed") {
 		t.Fatalf("error %q does not say the fault plugin crashed", res.Err)
 	}
+	var pf *rpc.PluginFailure
+	if !errors.As(res.Err, &pf) || pf.Plugin != "fault" || pf.Kind != rpc.Crashed {
+		t.Fatalf("the run error does not carry the plugin failure: %#v", res.Err)
+	}
 	if lines := outputLines(t, out); len(lines) != 0 {
 		t.Fatalf("a failed run published %d rows", len(lines))
 	}
@@ -180,6 +185,10 @@ func TestHungPluginFailsTheRunNamingIt(t *testing.T) {
 	res := prepare(t, host, f, engine.Options{}).Run(context.Background(), engine.RunOptions{})
 	if res.Status != engine.StatusFailed || !strings.Contains(res.Err.Error(), "plugin fault stopped answering") {
 		t.Fatalf("status %s, error %v; want failed naming the fault plugin", res.Status, res.Err)
+	}
+	var pf *rpc.PluginFailure
+	if !errors.As(res.Err, &pf) || pf.Kind != rpc.Unresponsive {
+		t.Fatalf("the run error does not carry the plugin failure: %#v", res.Err)
 	}
 }
 

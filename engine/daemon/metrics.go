@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/sluice-dev/sluice/engine"
 	"github.com/sluice-dev/sluice/engine/state"
+	"github.com/sluice-dev/sluice/sdk/rpc"
 )
 
 // Metrics holds the daemon's Prometheus collectors in their own registry.
@@ -20,6 +22,7 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	skipped  *prometheus.CounterVec
 	running  prometheus.Gauge
+	plugins  *prometheus.CounterVec
 }
 
 func newMetrics(d *Daemon) *Metrics {
@@ -44,8 +47,12 @@ func newMetrics(d *Daemon) *Metrics {
 		running: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "sluice_runs_running", Help: "Runs going on now.",
 		}),
+		plugins: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_plugin_failures_total",
+			Help: "Plugin processes that crashed or stopped answering mid-run (each run starts fresh ones), by plugin and kind.",
+		}, []string{"plugin", "kind"}),
 	}
-	m.Registry.MustRegister(m.runs, m.records, m.bytes, m.duration, m.skipped, m.running,
+	m.Registry.MustRegister(m.runs, m.records, m.bytes, m.duration, m.skipped, m.running, m.plugins,
 		&stateCollector{d: d},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -61,6 +68,10 @@ func (m *Metrics) observe(r *state.Run, res *engine.RunResult) {
 	m.bytes.WithLabelValues(r.Flow, "read").Add(float64(s.BytesRead))
 	m.bytes.WithLabelValues(r.Flow, "written").Add(float64(s.BytesWritten))
 	m.duration.WithLabelValues(r.Flow, string(r.Status)).Observe(r.FinishedAt.Sub(r.StartedAt).Seconds())
+	var pf *rpc.PluginFailure
+	if errors.As(res.Err, &pf) {
+		m.plugins.WithLabelValues(pf.Plugin, string(pf.Kind)).Inc()
+	}
 }
 
 var (

@@ -77,9 +77,11 @@ func (c *Client) wrap(err error) error {
 		return fmt.Errorf("plugin %s: %w", c.Name, context.DeadlineExceeded)
 	case codes.Unavailable:
 		if c.Exited != nil && c.exitedSoon() {
-			return fmt.Errorf("plugin %s crashed: its process exited mid-call (%s)", c.Name, st.Message())
+			return &PluginFailure{Plugin: c.Name, Kind: Crashed,
+				Err: fmt.Errorf("plugin %s crashed: its process exited mid-call (%s)", c.Name, st.Message())}
 		}
-		return fmt.Errorf("plugin %s stopped answering: %s", c.Name, st.Message())
+		return &PluginFailure{Plugin: c.Name, Kind: Unresponsive,
+			Err: fmt.Errorf("plugin %s stopped answering: %s", c.Name, st.Message())}
 	}
 	return fmt.Errorf("plugin %s: %s", c.Name, st.Message())
 }
@@ -121,7 +123,8 @@ func (w *watchdog) pause() { w.timer.Stop() }
 
 func (c *Client) streamErr(ctx context.Context, err error, d time.Duration) error {
 	if errors.Is(context.Cause(ctx), errIdle) {
-		return fmt.Errorf("plugin %s stopped answering: no message for %s", c.Name, d)
+		return &PluginFailure{Plugin: c.Name, Kind: Unresponsive,
+			Err: fmt.Errorf("plugin %s stopped answering: no message for %s", c.Name, d)}
 	}
 	return c.wrap(err)
 }
@@ -553,3 +556,25 @@ func (c *Client) Subscribe(ctx context.Context, req sdk.SubscribeRequest, out sd
 		}
 	}
 }
+
+// FailureKind says how a plugin failed.
+type FailureKind string
+
+const (
+	// Crashed: the plugin's process exited mid-call.
+	Crashed FailureKind = "crashed"
+	// Unresponsive: the connection broke, or the plugin stayed silent past
+	// the idle timeout.
+	Unresponsive FailureKind = "unresponsive"
+)
+
+// PluginFailure is a plugin that crashed or stopped answering, as opposed
+// to one that answered with an error. Callers count these with errors.As.
+type PluginFailure struct {
+	Plugin string
+	Kind   FailureKind
+	Err    error
+}
+
+func (e *PluginFailure) Error() string { return e.Err.Error() }
+func (e *PluginFailure) Unwrap() error { return e.Err }
