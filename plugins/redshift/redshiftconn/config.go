@@ -52,7 +52,7 @@ var connectionAttributes = []sdk.Attribute{
 	{Name: "external_id", Type: sdk.TypeString,
 		Description: "External id the role's trust policy requires."},
 	{Name: "transport", Type: sdk.TypeString, Default: TransportWire,
-		Description: "wire (PostgreSQL protocol through pgx, with dsn) or data_api (the Redshift Data API: each load is one BatchExecuteStatement; Redshift mode only; reads need the wire transport)."},
+		Description: "wire (PostgreSQL protocol through pgx, with dsn) or data_api (the Redshift Data API: each load is one BatchExecuteStatement; Redshift mode only; reads run the same SELECT through ExecuteStatement)."},
 	{Name: "cluster_identifier", Type: sdk.TypeString, Description: "Data API: the provisioned cluster (or set workgroup_name)."},
 	{Name: "workgroup_name", Type: sdk.TypeString, Description: "Data API: the Serverless workgroup (or set cluster_identifier)."},
 	{Name: "database", Type: sdk.TypeString, Description: "Data API: the database."},

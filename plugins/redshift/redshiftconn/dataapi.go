@@ -123,20 +123,27 @@ func (s *dataAPISession) Closed() bool                    { return false }
 func (s *dataAPISession) Close(ctx context.Context) error { return nil }
 
 func (s *dataAPISession) run(ctx context.Context, sql string, rows bool) ([][]string, error) {
+	id, hasRows, err := s.execute(ctx, sql, nil)
+	if err != nil || !rows || !hasRows {
+		return nil, err
+	}
+	return s.result(ctx, id, sql)
+}
+
+// execute runs one statement with ExecuteStatement and waits until it
+// ends; it returns the statement's id and whether it has a result set.
+func (s *dataAPISession) execute(ctx context.Context, sql string, params []types.SqlParameter) (string, bool, error) {
 	out, err := s.client.ExecuteStatement(ctx, &redshiftdata.ExecuteStatementInput{Sql: aws.String(sql),
 		ClusterIdentifier: opt(s.cluster), WorkgroupName: opt(s.workgroup), Database: opt(s.database),
-		SecretArn: opt(s.secretARN), DbUser: opt(s.dbUser)})
+		SecretArn: opt(s.secretARN), DbUser: opt(s.dbUser), Parameters: params})
 	if err != nil {
-		return nil, s.wrap(ctx, err, "ExecuteStatement", sql)
+		return "", false, s.wrap(ctx, err, "ExecuteStatement", sql)
 	}
 	d, err := s.wait(ctx, aws.ToString(out.Id), []string{sql})
 	if err != nil {
-		return nil, err
+		return "", false, err
 	}
-	if !rows || !aws.ToBool(d.HasResultSet) {
-		return nil, nil
-	}
-	return s.result(ctx, aws.ToString(out.Id), sql)
+	return aws.ToString(out.Id), aws.ToBool(d.HasResultSet), nil
 }
 
 // Batch sends stmts in one BatchExecuteStatement.
@@ -233,22 +240,34 @@ func (s *dataAPISession) failure(d *redshiftdata.DescribeStatementOutput, stmts 
 // way the wire transport returns it (NULL as "", booleans t/f).
 func (s *dataAPISession) result(ctx context.Context, id, sql string) ([][]string, error) {
 	var rows [][]string
-	var token *string
-	for {
-		out, err := s.client.GetStatementResult(ctx, &redshiftdata.GetStatementResultInput{Id: aws.String(id), NextToken: token})
-		if err != nil {
-			return nil, s.wrap(ctx, err, "GetStatementResult", sql)
-		}
-		for _, rec := range out.Records {
+	err := s.pages(ctx, id, sql, func(_ []types.ColumnMetadata, records [][]types.Field) error {
+		for _, rec := range records {
 			row := make([]string, len(rec))
 			for i, f := range rec {
 				row[i] = fieldText(f)
 			}
 			rows = append(rows, row)
 		}
+		return nil
+	})
+	return rows, err
+}
+
+// pages reads a statement's result with GetStatementResult, page by page,
+// handing each page (with the column metadata) to fn.
+func (s *dataAPISession) pages(ctx context.Context, id, sql string, fn func(meta []types.ColumnMetadata, records [][]types.Field) error) error {
+	var token *string
+	for {
+		out, err := s.client.GetStatementResult(ctx, &redshiftdata.GetStatementResultInput{Id: aws.String(id), NextToken: token})
+		if err != nil {
+			return s.wrap(ctx, err, "GetStatementResult", sql)
+		}
+		if err := fn(out.ColumnMetadata, out.Records); err != nil {
+			return err
+		}
 		token = out.NextToken
 		if aws.ToString(token) == "" {
-			return rows, nil
+			return nil
 		}
 	}
 }

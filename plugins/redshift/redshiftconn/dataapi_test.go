@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,6 +43,20 @@ type fakeDataAPI struct {
 	// failSQL fails statements containing the key with the value as
 	// Redshift's error.
 	failSQL map[string]string
+	// sources are the tables reads see, by their FROM text ("events" is
+	// `"events"`): SELECT … LIMIT 0 answers their column metadata, and a
+	// read's SELECT their typed records (see fakeSource.query).
+	sources map[string]*fakeSource
+	// pageSize is the records per GetStatementResult page of a source's
+	// statement (scripted answers have one per page).
+	pageSize int
+}
+
+// fakeSource is a table: its column metadata (name, typeName, precision,
+// scale) and rows of int64, float64, string, bool or nil values.
+type fakeSource struct {
+	meta []map[string]any
+	rows [][]any
 }
 
 type fakeStmt struct {
@@ -50,6 +65,156 @@ type fakeStmt struct {
 	err    string
 	rows   [][]string // nil: no result set
 	subs   []*fakeStmt
+	// typed results (a source's statements): metadata and records of
+	// Data API fields; hasTyped is set even when there are no records.
+	meta     []map[string]any
+	records  [][]map[string]any
+	hasTyped bool
+}
+
+func (st *fakeStmt) hasResult() bool { return st.rows != nil || st.hasTyped }
+
+// field is a value as the Data API returns it.
+func field(v any) map[string]any {
+	switch v := v.(type) {
+	case nil:
+		return map[string]any{"isNull": true}
+	case int64:
+		return map[string]any{"longValue": v}
+	case float64:
+		return map[string]any{"doubleValue": v}
+	case bool:
+		return map[string]any{"booleanValue": v}
+	case string:
+		return map[string]any{"stringValue": v}
+	}
+	panic(fmt.Sprintf("fake Data API: no field for %T", v))
+}
+
+// text is a value CAST AS VARCHAR.
+func text(v any) any {
+	switch v := v.(type) {
+	case int64:
+		return strconv.FormatInt(v, 10)
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64)
+	case bool:
+		return strconv.FormatBool(v)
+	}
+	return v
+}
+
+// less compares two values of one column; NULL sorts last, as in
+// Redshift's ascending order.
+func less(a, b any) bool {
+	switch {
+	case a == nil:
+		return false
+	case b == nil:
+		return true
+	}
+	switch a := a.(type) {
+	case int64:
+		return a < b.(int64)
+	case float64:
+		return a < b.(float64)
+	case string:
+		return a < b.(string)
+	}
+	panic(fmt.Sprintf("fake Data API: cannot order %T", a))
+}
+
+// source answers the statements of a read: the describe and the read's
+// SELECT (its columns, the cursor condition with the :cursor parameter,
+// ORDER BY). It returns false for any other statement.
+func (f *fakeDataAPI) source(st *fakeStmt, sql string, params map[string]string) bool {
+	if from, ok := strings.CutPrefix(sql, "SELECT * FROM "); ok {
+		from, ok = strings.CutSuffix(from, " LIMIT 0")
+		src := f.sources[from]
+		if !ok || src == nil {
+			return false
+		}
+		st.meta, st.hasTyped = src.meta, true
+		return true
+	}
+	sel, rest, ok := strings.Cut(strings.TrimPrefix(sql, "SELECT "), "\nFROM (SELECT * FROM ")
+	if !ok {
+		return false
+	}
+	from, tail, ok := strings.Cut(rest, ") AS s")
+	src := f.sources[from]
+	if !ok || src == nil {
+		return false
+	}
+	index := map[string]int{}
+	for i, m := range src.meta {
+		index[m["name"].(string)] = i
+	}
+	col := func(ref string) int {
+		name := strings.Trim(strings.TrimPrefix(ref, "s."), `"`)
+		i, ok := index[name]
+		if !ok {
+			f.t.Errorf("fake Data API: no column %q in %s", name, sql)
+		}
+		return i
+	}
+	type out struct {
+		i    int
+		cast bool
+	}
+	var outs []out
+	for _, item := range strings.Split(sel, ", ") {
+		if ref, ok := strings.CutPrefix(item, "CAST("); ok {
+			ref, _, _ = strings.Cut(ref, " AS VARCHAR) AS "+cursorAlias)
+			outs = append(outs, out{col(ref), true})
+			st.meta = append(st.meta, map[string]any{"name": cursorAlias, "label": cursorAlias, "typeName": "varchar"})
+			continue
+		}
+		i := col(item)
+		outs = append(outs, out{i, false})
+		st.meta = append(st.meta, src.meta[i])
+	}
+	rows := append([][]any(nil), src.rows...)
+	tail = strings.TrimPrefix(tail, "\n")
+	if cond, ok := strings.CutPrefix(tail, "WHERE "); ok {
+		ref, _, _ := strings.Cut(cond, " > CAST(CAST(:cursor AS VARCHAR) AS ")
+		i := col(ref)
+		value, ok := params["cursor"]
+		if !ok {
+			f.t.Errorf("fake Data API: no :cursor parameter for %s", sql)
+		}
+		var after any = value
+		if _, isInt := src.rows[0][i].(int64); isInt {
+			n, err := strconv.ParseInt(value, 10, 64)
+			if err != nil {
+				f.t.Errorf("fake Data API: cursor %q: %v", value, err)
+			}
+			after = n
+		}
+		rows = rows[:0:0]
+		for _, r := range src.rows {
+			if r[i] != nil && less(after, r[i]) {
+				rows = append(rows, r)
+			}
+		}
+	}
+	if _, order, ok := strings.Cut(tail, "ORDER BY "); ok {
+		i := col(order)
+		sort.SliceStable(rows, func(a, b int) bool { return less(rows[a][i], rows[b][i]) })
+	}
+	st.hasTyped = true
+	for _, r := range rows {
+		rec := make([]map[string]any, len(outs))
+		for j, o := range outs {
+			v := r[o.i]
+			if o.cast {
+				v = text(v)
+			}
+			rec[j] = field(v)
+		}
+		st.records = append(st.records, rec)
+	}
+	return true
 }
 
 func newFakeDataAPI(t *testing.T, rec *recorder) (*fakeDataAPI, *httptest.Server) {
@@ -60,7 +225,7 @@ func newFakeDataAPI(t *testing.T, rec *recorder) (*fakeDataAPI, *httptest.Server
 }
 
 // run answers one statement through the recorder.
-func (f *fakeDataAPI) run(sql string) *fakeStmt {
+func (f *fakeDataAPI) run(sql string, params map[string]string) *fakeStmt {
 	f.sent = append(f.sent, sql)
 	st := &fakeStmt{polls: f.polls, status: "FINISHED"}
 	for k, msg := range f.failSQL {
@@ -68,6 +233,9 @@ func (f *fakeDataAPI) run(sql string) *fakeStmt {
 			st.status, st.err = "FAILED", msg
 			return st
 		}
+	}
+	if f.source(st, sql, params) {
+		return st
 	}
 	var err error
 	if strings.HasPrefix(sql, "SELECT") {
@@ -124,7 +292,14 @@ func (f *fakeDataAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	switch op {
 	case "ExecuteStatement":
-		reply(map[string]any{"Id": newID(f.run(in["Sql"].(string))), "Database": in["Database"]})
+		params := map[string]string{}
+		if ps, ok := in["Parameters"].([]any); ok {
+			for _, p := range ps {
+				p := p.(map[string]any)
+				params[p["name"].(string)] = p["value"].(string)
+			}
+		}
+		reply(map[string]any{"Id": newID(f.run(in["Sql"].(string), params)), "Database": in["Database"]})
 	case "BatchExecuteStatement":
 		batch := &fakeStmt{polls: f.polls, status: "FINISHED"}
 		failed := false
@@ -136,7 +311,7 @@ func (f *fakeDataAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				batch.subs = append(batch.subs, &fakeStmt{status: "SUBMITTED"})
 				continue
 			}
-			sub := f.run(s.(string))
+			sub := f.run(s.(string), nil)
 			batch.subs = append(batch.subs, sub)
 			if sub.status == "FAILED" {
 				failed = true
@@ -158,13 +333,13 @@ func (f *fakeDataAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			reply(map[string]any{"Id": id, "Status": "STARTED"})
 			return
 		}
-		out := map[string]any{"Id": id, "Status": st.status, "HasResultSet": st.rows != nil}
+		out := map[string]any{"Id": id, "Status": st.status, "HasResultSet": st.hasResult()}
 		if st.err != "" {
 			out["Error"] = st.err
 		}
 		var subs []map[string]any
 		for i, sub := range st.subs {
-			s := map[string]any{"Id": id + ":" + strconv.Itoa(i+1), "Status": sub.status, "HasResultSet": sub.rows != nil}
+			s := map[string]any{"Id": id + ":" + strconv.Itoa(i+1), "Status": sub.status, "HasResultSet": sub.hasResult()}
 			if sub.err != "" {
 				s["Error"] = sub.err
 			}
@@ -180,6 +355,22 @@ func (f *fakeDataAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		page := 0
 		if tok, ok := in["NextToken"].(string); ok {
 			page, _ = strconv.Atoi(tok)
+		}
+		if st.hasTyped {
+			// f.pageSize records a page, each with the column metadata;
+			// the token is the next record's index.
+			size := max(f.pageSize, 1)
+			end := min(page+size, len(st.records))
+			recs := st.records[page:end]
+			if recs == nil {
+				recs = [][]map[string]any{}
+			}
+			out := map[string]any{"TotalNumRows": len(st.records), "ColumnMetadata": st.meta, "Records": recs}
+			if end < len(st.records) {
+				out["NextToken"] = strconv.Itoa(end)
+			}
+			reply(out)
+			return
 		}
 		out := map[string]any{"TotalNumRows": len(st.rows), "Records": []any{}}
 		if page < len(st.rows) {

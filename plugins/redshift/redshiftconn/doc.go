@@ -93,14 +93,32 @@
 // mandatory manifest entries make COPY fail rather than load fewer rows).
 // Serialization conflicts (1023 in the error text) retry the batch.
 // Secrets (secret_access_key, session_token, secret_arn) are replaced in
-// every message. Reads (DescribeEntity, Read) need the wire transport.
+// every message.
+//
+// Reads work on both transports with the same SQL. Over the Data API,
+// DescribeEntity runs the wire transport's SELECT … LIMIT 0 and maps the
+// result's column metadata (typeName, precision, scale) through the same
+// type mapping; Read runs the same SELECT (the checkpointed cursor value
+// goes as the :cursor parameter) and converts GetStatementResult pages,
+// one at a time, into batches typed by the described schema: longValue,
+// doubleValue, booleanValue, isNull, and stringValue for NUMERIC (exact
+// at the column's scale), dates (YYYY-MM-DD), times (HH:MM:SS[.ffffff]),
+// timestamps as Redshift prints them (YYYY-MM-DD HH:MM:SS[.ffffff], with
+// the offset for TIMESTAMPTZ, +00 in UTC, UTC when absent) and VARBYTE
+// (hexadecimal). A value its column's type cannot hold fails the read,
+// naming the column. Checkpoints are the wire transport's. The Data API
+// keeps a result to 100 MB, so a large unbounded read needs the wire
+// transport.
 //
 // Not verified against a real cluster (none is reachable from the tests,
 // which pin the SQL with golden files and run the uploads against
 // versitygw and the Data API against a JSON fake): that an explicit
 // BEGIN…COMMIT inside a BatchExecuteStatement behaves as with autocommit
 // off (reported by classmethod, 2023), the Data API's statement size limit,
-// and the sys_load_error_detail columns on Serverless.
+// the sys_load_error_detail columns on Serverless, and for reads the Data
+// API's exact type names, which of a column's name and label carries an
+// alias (label is used), and the text of VARBYTE, TIME and TIMESTAMPTZ
+// values.
 //
 // # Reading
 //

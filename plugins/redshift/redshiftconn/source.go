@@ -66,6 +66,16 @@ type srcColumn struct {
 	field arrow.Field
 	// sqlType is the cast used for a cursor comparison.
 	sqlType string
+	// typeName is the Data API's name of the type ("" on the wire).
+	typeName string
+}
+
+// typeDesc names the column's type in messages.
+func (c srcColumn) typeDesc() string {
+	if c.typeName != "" {
+		return c.typeName
+	}
+	return fmt.Sprintf("oid %d", c.oid)
 }
 
 // arrowFor maps a PostgreSQL/Redshift result column to Arrow.
@@ -132,17 +142,28 @@ func describeColumns(ctx context.Context, conn *pgx.Conn, o sourceOptions) ([]sr
 	return cols, nil
 }
 
-func (c *Connector) sourceConn(ctx context.Context) (dialect, *wireSession, error) {
+// sourceConn opens a session for reading: the wire transport or the Data
+// API.
+func (c *Connector) sourceConn(ctx context.Context) (dialect, session, error) {
 	cfg, s, err := c.session(ctx)
 	if err != nil {
 		return dialect{}, nil, err
 	}
-	ws, ok := s.(*wireSession)
-	if !ok {
-		s.Close(context.Background())
-		return dialect{}, nil, errors.New("reads need the wire transport")
+	switch s.(type) {
+	case *wireSession, *dataAPISession:
+		return cfg.dialect(), s, nil
 	}
-	return cfg.dialect(), ws, nil
+	s.Close(context.Background())
+	return dialect{}, nil, errors.New("reads need the wire transport or the Data API")
+}
+
+// describeSource maps the columns of the source's SELECT … LIMIT 0 on
+// either transport.
+func describeSource(ctx context.Context, s session, o sourceOptions) ([]srcColumn, error) {
+	if ds, ok := s.(*dataAPISession); ok {
+		return ds.describeColumns(ctx, o)
+	}
+	return describeColumns(ctx, s.(*wireSession).conn, o)
 }
 
 // DescribeEntity maps the table's or query's columns to an Arrow schema;
@@ -157,7 +178,7 @@ func (c *Connector) DescribeEntity(ctx context.Context, req sdk.DescribeRequest)
 	if err != nil {
 		return sdk.Entity{}, fmt.Errorf("redshift: %w", err)
 	}
-	cols, err := describeColumns(ctx, s.conn, o)
+	cols, err := describeSource(ctx, s, o)
 	if err != nil {
 		return sdk.Entity{}, fmt.Errorf("redshift: %w", err)
 	}
@@ -192,20 +213,20 @@ func (c *Connector) Read(ctx context.Context, req sdk.ReadRequest, out sdk.Recor
 	return nil
 }
 
-func (c *Connector) read(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSender) error {
-	d, s, err := c.sourceConn(ctx)
-	if err != nil {
-		return err
-	}
-	defer s.Close(context.Background())
-	o, err := parseSourceOptions(d, req.Options, req.Entity)
-	if err != nil {
-		return err
-	}
-	all, err := describeColumns(ctx, s.conn, o)
-	if err != nil {
-		return err
-	}
+// readPlan is the SELECT of a read: the columns sent, and the checkpointed
+// cursor value when resuming (the query's one parameter).
+type readPlan struct {
+	cols  []srcColumn
+	query string
+	// resume is set when the query has the cursor parameter.
+	resume bool
+	value  string
+}
+
+// planRead builds the read's SELECT; param is the transport's placeholder
+// for the checkpointed cursor value ($1 for pgx, :name for the Data API).
+func planRead(all []srcColumn, o sourceOptions, req sdk.ReadRequest, param string) (readPlan, error) {
+	var p readPlan
 	cols := all
 	if len(req.Fields) > 0 {
 		cols = cols[:0:0]
@@ -218,15 +239,15 @@ func (c *Connector) read(ctx context.Context, req sdk.ReadRequest, out sdk.Recor
 				}
 			}
 			if !found {
-				return fmt.Errorf("field %q is not a column of %s", name, o.label)
+				return p, fmt.Errorf("field %q is not a column of %s", name, o.label)
 			}
 		}
 	}
+	p.cols = cols
 	sel := make([]string, len(cols))
 	for i, col := range cols {
 		sel[i] = "s." + quoteIdent(col.name)
 	}
-	var args []any
 	var where, order string
 	if o.cursor != "" {
 		var cur *srcColumn
@@ -236,33 +257,65 @@ func (c *Connector) read(ctx context.Context, req sdk.ReadRequest, out sdk.Recor
 			}
 		}
 		if cur == nil {
-			return fmt.Errorf("cursor %q is not a column of %s", o.cursor, o.label)
+			return p, fmt.Errorf("cursor %q is not a column of %s", o.cursor, o.label)
 		}
 		if cur.sqlType == "" {
-			return fmt.Errorf("cursor %q has a type (oid %d) that cannot be compared after a restart; use an integer, numeric, date, timestamp or text column", o.cursor, cur.oid)
+			return p, fmt.Errorf("cursor %q has a type (%s) that cannot be compared after a restart; use an integer, numeric, date, timestamp or text column", o.cursor, cur.typeDesc())
 		}
 		qc := "s." + quoteIdent(o.cursor)
 		sel = append(sel, "CAST("+qc+" AS VARCHAR) AS "+cursorAlias)
 		if len(req.Checkpoint) > 0 {
 			var cp checkpoint
 			if err := json.Unmarshal(req.Checkpoint, &cp); err != nil {
-				return fmt.Errorf("checkpoint %q: %w", req.Checkpoint, err)
+				return p, fmt.Errorf("checkpoint %q: %w", req.Checkpoint, err)
 			}
 			if cp.Cursor != o.cursor {
-				return fmt.Errorf("the checkpoint is a position of cursor %q, but the source's cursor is %q; reset the flow's state", cp.Cursor, o.cursor)
+				return p, fmt.Errorf("the checkpoint is a position of cursor %q, but the source's cursor is %q; reset the flow's state", cp.Cursor, o.cursor)
 			}
-			where = "\nWHERE " + qc + " > CAST(CAST($1 AS VARCHAR) AS " + cur.sqlType + ")"
-			args = append(args, cp.Value)
+			where = "\nWHERE " + qc + " > CAST(CAST(" + param + " AS VARCHAR) AS " + cur.sqlType + ")"
+			p.resume, p.value = true, cp.Value
 		}
 		order = "\nORDER BY " + qc
 	}
-	query := "SELECT " + strings.Join(sel, ", ") + "\nFROM (SELECT * FROM " + o.from + ") AS s" + where + order
-	rows, err := s.conn.Query(ctx, query, args...)
+	p.query = "SELECT " + strings.Join(sel, ", ") + "\nFROM (SELECT * FROM " + o.from + ") AS s" + where + order
+	return p, nil
+}
+
+func (c *Connector) read(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSender) error {
+	d, s, err := c.sourceConn(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close(context.Background())
+	o, err := parseSourceOptions(d, req.Options, req.Entity)
+	if err != nil {
+		return err
+	}
+	all, err := describeSource(ctx, s, o)
+	if err != nil {
+		return err
+	}
+	if ds, ok := s.(*dataAPISession); ok {
+		p, err := planRead(all, o, req, ":"+cursorParam)
+		if err != nil {
+			return err
+		}
+		return ds.streamRead(ctx, p, o.cursor, req.Limits, out)
+	}
+	p, err := planRead(all, o, req, "$1")
+	if err != nil {
+		return err
+	}
+	var args []any
+	if p.resume {
+		args = append(args, p.value)
+	}
+	rows, err := s.(*wireSession).conn.Query(ctx, p.query, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
-	return streamRows(ctx, rows, cols, o.cursor, req.Limits, out)
+	return streamRows(ctx, rows, p.cols, o.cursor, req.Limits, out)
 }
 
 // colReader scans one column of each row and appends it to a builder.
@@ -350,11 +403,22 @@ func appendOr(b array.Builder, valid bool, f func()) {
 	}
 }
 
-// streamRows turns rows into batches of at most limits.MaxRows rows and
-// about limits.MaxBytes bytes. With a cursor, the checkpoint after a batch
-// is the last cursor value whose rows are all sent: never one shared with
-// rows still to come, so resuming with > skips nothing.
-func streamRows(ctx context.Context, rows pgx.Rows, cols []srcColumn, cursor string, limits sdk.Limits, out sdk.RecordSender) error {
+// batchStream cuts appended rows into batches of at most limits.MaxRows
+// rows and about limits.MaxBytes bytes. With a cursor, the checkpoint after
+// a batch is the last cursor value whose rows are all sent: never one
+// shared with rows still to come, so resuming with > skips nothing.
+type batchStream struct {
+	ctx    context.Context
+	b      *array.RecordBuilder
+	cursor string
+	limits sdk.Limits
+	out    sdk.RecordSender
+
+	n, size                              int
+	lastValue, safeValue, sentCheckpoint string
+}
+
+func newBatchStream(ctx context.Context, cols []srcColumn, cursor string, limits sdk.Limits, out sdk.RecordSender) *batchStream {
 	if limits.MaxRows <= 0 {
 		limits.MaxRows = sdk.DefaultLimits.MaxRows
 	}
@@ -365,46 +429,71 @@ func streamRows(ctx context.Context, rows pgx.Rows, cols []srcColumn, cursor str
 	for i, col := range cols {
 		fields[i] = col.field
 	}
-	schema := arrow.NewSchema(fields, nil)
-	b := array.NewRecordBuilder(memory.DefaultAllocator, schema)
-	defer b.Release()
+	b := array.NewRecordBuilder(memory.DefaultAllocator, arrow.NewSchema(fields, nil))
+	return &batchStream{ctx: ctx, b: b, cursor: cursor, limits: limits, out: out}
+}
+
+func (s *batchStream) release() { s.b.Release() }
+
+// added counts a row just appended to the builders: its size in bytes and
+// its cursor value (valid false for NULL). A full batch is sent.
+func (s *batchStream) added(size int, cur string, valid bool) error {
+	s.size += size
+	if s.cursor != "" && valid && cur != s.lastValue {
+		s.safeValue, s.lastValue = s.lastValue, cur
+	}
+	s.n++
+	if s.n >= s.limits.MaxRows || s.size >= s.limits.MaxBytes {
+		if err := s.send(false); err != nil {
+			return err
+		}
+		return s.ctx.Err()
+	}
+	return nil
+}
+
+// send sends the batch so far and checkpoints; final after the last row.
+func (s *batchStream) send(final bool) error {
+	if s.n > 0 {
+		rec := s.b.NewRecordBatch()
+		err := s.out.Send(rec)
+		rec.Release()
+		if err != nil {
+			return err
+		}
+	}
+	s.n, s.size = 0, 0
+	if s.cursor == "" {
+		return nil
+	}
+	cp := s.safeValue
+	if final {
+		cp = s.lastValue
+	}
+	if cp == "" || cp == s.sentCheckpoint {
+		return nil
+	}
+	s.sentCheckpoint = cp
+	pos, _ := json.Marshal(checkpoint{Cursor: s.cursor, Value: cp})
+	return s.out.Checkpoint(pos)
+}
+
+// streamRows turns pgx rows into batches (see batchStream).
+func streamRows(ctx context.Context, rows pgx.Rows, cols []srcColumn, cursor string, limits sdk.Limits, out sdk.RecordSender) error {
+	bs := newBatchStream(ctx, cols, cursor, limits, out)
+	defer bs.release()
 	readers := make([]colReader, len(cols))
 	dests := make([]any, len(cols), len(cols)+1)
 	for i, col := range cols {
-		readers[i] = newColReader(col, b.Field(i))
+		readers[i] = newColReader(col, bs.b.Field(i))
 		dests[i] = readers[i].dest
 	}
 	var cur pgtype.Text
 	if cursor != "" {
 		dests = append(dests, &cur)
 	}
-	var lastValue, safeValue, sentCheckpoint string
-	n, size := 0, 0
-	send := func(final bool) error {
-		if n > 0 {
-			rec := b.NewRecordBatch()
-			err := out.Send(rec)
-			rec.Release()
-			if err != nil {
-				return err
-			}
-		}
-		n, size = 0, 0
-		if cursor == "" {
-			return nil
-		}
-		cp := safeValue
-		if final {
-			cp = lastValue
-		}
-		if cp == "" || cp == sentCheckpoint {
-			return nil
-		}
-		sentCheckpoint = cp
-		pos, _ := json.Marshal(checkpoint{Cursor: cursor, Value: cp})
-		return out.Checkpoint(pos)
-	}
 	for rows.Next() {
+		size := 0
 		for _, v := range rows.RawValues() {
 			size += len(v) + 8
 		}
@@ -414,21 +503,12 @@ func streamRows(ctx context.Context, rows pgx.Rows, cols []srcColumn, cursor str
 		for i := range readers {
 			readers[i].append()
 		}
-		if cursor != "" && cur.Valid && cur.String != lastValue {
-			safeValue, lastValue = lastValue, cur.String
-		}
-		n++
-		if n >= limits.MaxRows || size >= limits.MaxBytes {
-			if err := send(false); err != nil {
-				return err
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
+		if err := bs.added(size, cur.String, cur.Valid); err != nil {
+			return err
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	return send(true)
+	return bs.send(true)
 }
