@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/sluice-dev/sluice/sdk"
 	"github.com/sluice-dev/sluice/sdk/format"
 )
@@ -55,16 +54,14 @@ type partDir struct {
 // writer is one write stream. Like the engine's use of it, it is not safe
 // for concurrent calls.
 type writer struct {
-	opts   *sinkOptions
-	conn   *Connector
-	root   string
-	runID  string
-	schema *arrow.Schema
-	// partition column names and their indices in schema
-	partNames []string
-	partIdx   []int
-	noDict    []string
-	dictSet   bool
+	opts  *sinkOptions
+	conn  *Connector
+	root  string
+	runID string
+	// StreamSchema pins the stream's schema and its partition fields.
+	format.StreamSchema
+	noDict  []string
+	dictSet bool
 
 	dirs     map[string]*partDir
 	open     []*outFile
@@ -86,11 +83,12 @@ func (c *Connector) openWriter(ctx context.Context, req sdk.WriteRequest) (sdk.W
 		return nil, fmt.Errorf("write mode %q: the file sink only appends (insert)", req.Mode)
 	}
 	w := &writer{
-		opts:  opts,
-		conn:  c,
-		root:  filepath.Clean(opts.path),
-		runID: safeRunID(req.RunID),
-		dirs:  map[string]*partDir{},
+		opts:         opts,
+		StreamSchema: format.StreamSchema{PartitionBy: opts.partitionBy},
+		conn:         c,
+		root:         filepath.Clean(opts.path),
+		runID:        safeRunID(req.RunID),
+		dirs:         map[string]*partDir{},
 	}
 	if err := w.mkdirAll(w.root); err != nil {
 		return nil, fmt.Errorf("create output directory %s: %w", w.root, err)
@@ -104,7 +102,7 @@ func (c *Connector) openWriter(ctx context.Context, req sdk.WriteRequest) (sdk.W
 	probe.Close()
 	os.Remove(probe.Name())
 	if req.Schema != nil {
-		if err := w.setSchema(req.Schema); err != nil {
+		if err := w.SetSchema(req.Schema); err != nil {
 			return nil, err
 		}
 	}
@@ -125,46 +123,6 @@ func safeRunID(id string) string {
 	}, id)
 }
 
-func (w *writer) setSchema(sc *arrow.Schema) error {
-	w.schema = sc
-	w.partNames, w.partIdx = nil, nil
-	for _, name := range w.opts.partitionBy {
-		idx := sc.FieldIndices(name)
-		if len(idx) == 0 {
-			return optionError("partition_by", "%q is not a field of the written records", name)
-		}
-		w.partNames = append(w.partNames, name)
-		w.partIdx = append(w.partIdx, idx[0])
-	}
-	return nil
-}
-
-// conform checks rec against the stream's schema. A batch that differs
-// only in metadata or nullability flags is re-labelled with the stream's
-// schema, because pqarrow (and CSV headers) need one schema per file.
-func (w *writer) conform(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
-	if w.schema == nil {
-		if err := w.setSchema(rec.Schema()); err != nil {
-			return nil, err
-		}
-	}
-	sc := rec.Schema()
-	if sc.Equal(w.schema) {
-		rec.Retain()
-		return rec, nil
-	}
-	if sc.NumFields() != w.schema.NumFields() {
-		return nil, fmt.Errorf("batch has %d fields, the stream %d", sc.NumFields(), w.schema.NumFields())
-	}
-	for i, f := range sc.Fields() {
-		want := w.schema.Field(i)
-		if f.Name != want.Name || !arrow.TypeEqual(f.Type, want.Type) {
-			return nil, fmt.Errorf("batch field %d is %s %s, the stream's is %s %s", i, f.Name, f.Type, want.Name, want.Type)
-		}
-	}
-	return array.NewRecordBatch(w.schema, rec.Columns(), rec.NumRows()), nil
-}
-
 func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) (sdk.WriteResult, error) {
 	if w.closed {
 		return sdk.WriteResult{}, errors.New("write after close")
@@ -175,7 +133,7 @@ func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) (sdk.WriteRes
 	if rec.NumRows() == 0 {
 		return sdk.WriteResult{}, nil
 	}
-	rec, err := w.conform(rec)
+	rec, err := w.Conform(rec)
 	if err != nil {
 		return sdk.WriteResult{}, err
 	}
@@ -186,12 +144,12 @@ func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) (sdk.WriteRes
 	}
 	before := w.written
 	var res sdk.WriteResult
-	if len(w.partIdx) == 0 {
+	if len(w.PartIdx) == 0 {
 		if err := w.writeTo("", rec, nil); err != nil {
 			return res, err
 		}
 	} else {
-		groups, rejects := format.GroupRows(rec, w.partNames, w.partIdx)
+		groups, rejects := format.GroupRows(rec, w.PartNames, w.PartIdx)
 		res.Rejected = append(res.Rejected, rejects...)
 		for _, g := range groups {
 			rows := g.Rows
@@ -273,7 +231,7 @@ func (w *writer) fileFor(dir string) (*outFile, error) {
 	}
 	of.f = f
 	of.out = &countingWriter{w: f, total: &w.written}
-	of.enc, err = format.NewEncoder(of.out, w.schema, w.opts.WriteOptions, format.ParquetWriteOptions{
+	of.enc, err = format.NewEncoder(of.out, w.Schema, w.opts.WriteOptions, format.ParquetWriteOptions{
 		TargetFileSize: w.opts.targetFileSize,
 		NoDictionary:   w.noDict,
 		CreatedBy:      "sluice file connector",

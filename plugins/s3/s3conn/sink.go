@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -204,17 +203,18 @@ func (c *Connector) OpenWriter(ctx context.Context, req sdk.WriteRequest) (sdk.W
 	}
 	uctx, cancel := context.WithCancel(context.Background())
 	w := &writer{
-		c:      c,
-		opts:   opts,
-		prefix: renderPrefix(opts.prefix, req.FlowName, req.RunID, time.Now()),
-		runID:  safeRunID(req.RunID),
-		parts:  map[string]*partition{},
-		sem:    make(chan struct{}, partsInFlight),
-		ctx:    uctx,
-		cancel: cancel,
+		c:            c,
+		StreamSchema: format.StreamSchema{PartitionBy: opts.partitionBy},
+		opts:         opts,
+		prefix:       renderPrefix(opts.prefix, req.FlowName, req.RunID, time.Now()),
+		runID:        safeRunID(req.RunID),
+		parts:        map[string]*partition{},
+		sem:          make(chan struct{}, partsInFlight),
+		ctx:          uctx,
+		cancel:       cancel,
 	}
 	if req.Schema != nil {
-		if err := w.setSchema(req.Schema); err != nil {
+		if err := w.SetSchema(req.Schema); err != nil {
 			cancel()
 			return nil, err
 		}
@@ -252,12 +252,10 @@ type writer struct {
 	opts   *sinkOptions
 	prefix string
 	runID  string
-	schema *arrow.Schema
-
-	partNames []string
-	partIdx   []int
-	noDict    []string
-	dictSet   bool
+	// StreamSchema pins the stream's schema and its partition fields.
+	format.StreamSchema
+	noDict  []string
+	dictSet bool
 
 	parts     map[string]*partition
 	open      []*outObject
@@ -301,43 +299,6 @@ func (w *writer) unreported() int64 {
 	return n
 }
 
-func (w *writer) setSchema(sc *arrow.Schema) error {
-	w.schema = sc
-	w.partNames, w.partIdx = nil, nil
-	for _, name := range w.opts.partitionBy {
-		idx := sc.FieldIndices(name)
-		if len(idx) == 0 {
-			return format.OptionError("partition_by", "%q is not a field of the written records", name)
-		}
-		w.partNames = append(w.partNames, name)
-		w.partIdx = append(w.partIdx, idx[0])
-	}
-	return nil
-}
-
-func (w *writer) conform(rec arrow.RecordBatch) (arrow.RecordBatch, error) {
-	if w.schema == nil {
-		if err := w.setSchema(rec.Schema()); err != nil {
-			return nil, err
-		}
-	}
-	sc := rec.Schema()
-	if sc.Equal(w.schema) {
-		rec.Retain()
-		return rec, nil
-	}
-	if sc.NumFields() != w.schema.NumFields() {
-		return nil, fmt.Errorf("batch has %d fields, the stream %d", sc.NumFields(), w.schema.NumFields())
-	}
-	for i, f := range sc.Fields() {
-		want := w.schema.Field(i)
-		if f.Name != want.Name || !arrow.TypeEqual(f.Type, want.Type) {
-			return nil, fmt.Errorf("batch field %d is %s %s, the stream's is %s %s", i, f.Name, f.Type, want.Name, want.Type)
-		}
-	}
-	return array.NewRecordBatch(w.schema, rec.Columns(), rec.NumRows()), nil
-}
-
 // Write encodes rec in the background and returns: an encoding or upload
 // error surfaces at the next Write or at Commit (and aborts the stream, as
 // any error does). BytesWritten counts what earlier batches have added by
@@ -355,7 +316,7 @@ func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) (sdk.WriteRes
 	if err := w.settle(); err != nil {
 		return sdk.WriteResult{}, err
 	}
-	rec, err := w.conform(rec)
+	rec, err := w.Conform(rec)
 	if err != nil {
 		return sdk.WriteResult{}, err
 	}
@@ -365,8 +326,8 @@ func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) (sdk.WriteRes
 	}
 	var res sdk.WriteResult
 	var groups []format.PartitionGroup
-	if len(w.partIdx) > 0 {
-		groups, res.Rejected = format.GroupRows(rec, w.partNames, w.partIdx)
+	if len(w.PartIdx) > 0 {
+		groups, res.Rejected = format.GroupRows(rec, w.PartNames, w.PartIdx)
 		if len(groups) == 1 && len(res.Rejected) == 0 {
 			groups[0].Rows = nil
 		}
@@ -384,7 +345,7 @@ func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) (sdk.WriteRes
 
 // encode writes rec, or the groups of its rows, into their objects.
 func (w *writer) encode(rec arrow.RecordBatch, groups []format.PartitionGroup) error {
-	if len(w.partIdx) == 0 {
+	if len(w.PartIdx) == 0 {
 		return w.writeTo("", rec, nil)
 	}
 	for _, g := range groups {
@@ -436,7 +397,7 @@ func (w *writer) objectFor(dir string) (*outObject, error) {
 	key := joinKey(w.prefix, dir, name)
 	ob := &outObject{part: pt, key: key}
 	ob.up = &upload{w: w, key: key}
-	enc, err := format.NewEncoder(ob.up, w.schema, w.opts.WriteOptions, format.ParquetWriteOptions{
+	enc, err := format.NewEncoder(ob.up, w.Schema, w.opts.WriteOptions, format.ParquetWriteOptions{
 		TargetFileSize: w.opts.targetFileSize,
 		NoDictionary:   w.noDict,
 		CreatedBy:      "sluice s3 connector",
