@@ -23,6 +23,7 @@ type Metrics struct {
 	skipped  *prometheus.CounterVec
 	running  prometheus.Gauge
 	plugins  *prometheus.CounterVec
+	sinks    *prometheus.CounterVec
 }
 
 func newMetrics(d *Daemon) *Metrics {
@@ -51,8 +52,11 @@ func newMetrics(d *Daemon) *Metrics {
 			Name: "sluice_plugin_failures_total",
 			Help: "Plugin processes that crashed or stopped answering mid-run (each run starts fresh ones), by plugin and kind.",
 		}, []string{"plugin", "kind"}),
+		sinks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_sink_records_total", Help: "Records each sink wrote or rejected, by flow and sink.",
+		}, []string{"flow", "sink", "outcome"}),
 	}
-	m.Registry.MustRegister(m.runs, m.records, m.bytes, m.duration, m.skipped, m.running, m.plugins,
+	m.Registry.MustRegister(m.runs, m.records, m.bytes, m.duration, m.skipped, m.running, m.plugins, m.sinks,
 		&stateCollector{d: d},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -68,6 +72,10 @@ func (m *Metrics) observe(r *state.Run, res *engine.RunResult) {
 	m.bytes.WithLabelValues(r.Flow, "read").Add(float64(s.BytesRead))
 	m.bytes.WithLabelValues(r.Flow, "written").Add(float64(s.BytesWritten))
 	m.duration.WithLabelValues(r.Flow, string(r.Status)).Observe(r.FinishedAt.Sub(r.StartedAt).Seconds())
+	for _, sk := range res.Sinks {
+		m.sinks.WithLabelValues(r.Flow, sk.Sink, "written").Add(float64(sk.Written))
+		m.sinks.WithLabelValues(r.Flow, sk.Sink, "rejected").Add(float64(sk.Rejected))
+	}
 	var pf *rpc.PluginFailure
 	if errors.As(res.Err, &pf) {
 		m.plugins.WithLabelValues(pf.Plugin, string(pf.Kind)).Inc()
