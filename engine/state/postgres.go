@@ -471,7 +471,7 @@ func (s *Postgres) AbandonRunning(ctx context.Context, at time.Time) ([]*Run, er
 		}
 		for _, r := range out {
 			r.Status, r.FinishedAt = Abandoned, at.UTC()
-			r.Error = "the daemon stopped while the run was going on"
+			r.Error = abandonedReason
 			if _, err := tx.Exec(ctx, `UPDATE runs SET status = $1, finished_at = $2, error = $3, updated_at = $4 WHERE id = $5`,
 				string(Abandoned), at.UTC(), r.Error, at.UTC(), r.ID); err != nil {
 				return err

@@ -417,7 +417,7 @@ func (s *SQLite) AbandonRunning(ctx context.Context, at time.Time) ([]*Run, erro
 		}
 		for _, r := range out {
 			r.Status, r.FinishedAt = Abandoned, at.UTC()
-			r.Error = "the daemon stopped while the run was going on"
+			r.Error = abandonedReason
 			if _, err := tx.ExecContext(ctx, `UPDATE runs SET status = ?, finished_at = ?, error = ?, updated_at = ? WHERE id = ?`,
 				string(Abandoned), fmtTime(at), r.Error, fmtTime(at), r.ID); err != nil {
 				return err

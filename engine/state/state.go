@@ -146,3 +146,7 @@ func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
 	}
 	return OpenSQLite(ctx, dsn, opts)
 }
+
+// abandonedReason is the error recorded on a run a crashed daemon left
+// running.
+const abandonedReason = "the daemon stopped while the run was going on"

@@ -915,18 +915,7 @@ func (n *condNode) eval(c *vctx) *vec {
 	cv, av, bv := n.c.eval(c), n.a.eval(c), n.b.eval(c)
 	size, scalar := resultN(c, cv, av, bv)
 	out := &vec{kind: n.k, n: size, scalar: scalar}
-	switch n.k {
-	case vkBool:
-		out.b = c.a.newBools(size)
-	case vkInt:
-		out.i = c.a.newInts(size)
-	case vkFloat:
-		out.f = c.a.newFloats(size)
-	case vkStr:
-		out.s.vals = make([]string, size)
-	case vkTime:
-		out.i, out.ns = c.a.newInts(size), make([]int32, size)
-	}
+	out.alloc(c, size)
 	for i := 0; i < size; i++ {
 		if cv.isErr(i) {
 			out.setErr(i)
@@ -944,21 +933,42 @@ func (n *condNode) eval(c *vctx) *vec {
 			out.setNull(i)
 			continue
 		}
-		j := src.idx(i)
-		switch n.k {
-		case vkBool:
-			out.b[i] = src.b[j]
-		case vkInt:
-			out.i[i] = src.i[j]
-		case vkFloat:
-			out.f[i] = src.f[j]
-		case vkStr:
-			out.s.vals[i] = src.s.at(j)
-		case vkTime:
-			out.i[i], out.ns[i] = src.i[j], src.ns[j]
-		}
+		out.copyValue(i, src, src.idx(i))
 	}
 	return out
+}
+
+// alloc gives out value storage for size rows of its kind, from the
+// arena where the kind has one.
+func (out *vec) alloc(c *vctx, size int) {
+	switch out.kind {
+	case vkBool:
+		out.b = c.a.newBools(size)
+	case vkInt:
+		out.i = c.a.newInts(size)
+	case vkFloat:
+		out.f = c.a.newFloats(size)
+	case vkStr:
+		out.s.vals = make([]string, size)
+	case vkTime:
+		out.i, out.ns = c.a.newInts(size), make([]int32, size)
+	}
+}
+
+// copyValue sets row i of out to row j of src, which has out's kind.
+func (out *vec) copyValue(i int, src *vec, j int) {
+	switch out.kind {
+	case vkBool:
+		out.b[i] = src.b[j]
+	case vkInt:
+		out.i[i] = src.i[j]
+	case vkFloat:
+		out.f[i] = src.f[j]
+	case vkStr:
+		out.s.vals[i] = src.s.at(j)
+	case vkTime:
+		out.i[i], out.ns[i] = src.i[j], src.ns[j]
+	}
 }
 
 // ---- coalesce ----
@@ -978,37 +988,14 @@ func (n *coalesceNode) eval(c *vctx) *vec {
 	// A function call evaluates every argument, so an error in any of them
 	// fails the row even if an earlier one was not null.
 	out := &vec{kind: n.k, n: size, scalar: scalar, err: mergeErr(size, vs...)}
-	switch n.k {
-	case vkBool:
-		out.b = c.a.newBools(size)
-	case vkInt:
-		out.i = c.a.newInts(size)
-	case vkFloat:
-		out.f = c.a.newFloats(size)
-	case vkStr:
-		out.s.vals = make([]string, size)
-	case vkTime:
-		out.i, out.ns = c.a.newInts(size), make([]int32, size)
-	}
+	out.alloc(c, size)
 	for i := 0; i < size; i++ {
 		found := false
 		for _, v := range vs {
 			if !v.isValid(i) {
 				continue
 			}
-			j := v.idx(i)
-			switch n.k {
-			case vkBool:
-				out.b[i] = v.b[j]
-			case vkInt:
-				out.i[i] = v.i[j]
-			case vkFloat:
-				out.f[i] = v.f[j]
-			case vkStr:
-				out.s.vals[i] = v.s.at(j)
-			case vkTime:
-				out.i[i], out.ns[i] = v.i[j], v.ns[j]
-			}
+			out.copyValue(i, v, v.idx(i))
 			found = true
 			break
 		}
