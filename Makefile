@@ -68,6 +68,9 @@ generate:
 	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc --proto_path=sdk/protocol/sluicev1 \
 		--go_out=paths=source_relative:sdk/protocol/sluicev1 \
 		--go-grpc_out=paths=source_relative:sdk/protocol/sluicev1 plugin.proto
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc --proto_path=plugins/salesforce/eventbusv1 \
+		--go_out=paths=source_relative:plugins/salesforce/eventbusv1 \
+		--go-grpc_out=paths=source_relative:plugins/salesforce/eventbusv1 pubsub_api.proto
 
 clean:
 	rm -rf $(BIN) out .sluice sluice.lock.hcl
