@@ -109,7 +109,9 @@ type EventSource interface {
 // EventSender is the channel an EventSource publishes into.
 type EventSender interface {
 	// Send delivers a batch of events; position is the replay position
-	// after the last event in the batch.
+	// after the last event in the batch. rec may be nil to move the
+	// position without events (a keep-alive that carries the latest
+	// replay id). The sender takes no ownership of rec.
 	Send(rec arrow.RecordBatch, position []byte) error
 	// Acked returns positions the engine has durably delivered, in order.
 	Acked() <-chan []byte

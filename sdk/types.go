@@ -351,6 +351,12 @@ type WriteRequest struct {
 	Schema   *arrow.Schema
 	FlowName string
 	RunID    string
+	// Deletes asks the sink to apply deletions: a row whose
+	// ChangeTypeField is ChangeDelete deletes the record with its key
+	// instead of being written. The engine sets it when the sink block
+	// says `deletes = true`; a sink that cannot delete must refuse it (in
+	// CheckWrite and OpenWriter) rather than write the rows.
+	Deletes bool
 }
 
 // RejectedRow is one row a sink refused.
@@ -381,4 +387,19 @@ type SubscribeRequest struct {
 	// starting point.
 	Position []byte
 	Limits   Limits
+	// Fields narrows the entity's fields; empty means all.
+	Fields []string
 }
+
+// Change events. The batches an EventSource sends carry the entity's
+// fields, as DescribeEntity gives them (narrowed to the requested ones), in
+// that order, followed by ChangeTypeField. A delete carries the key fields
+// and nulls; creates, updates and undeletes carry the record as it stands.
+const (
+	// ChangeTypeField is the utf8, non-null column naming each row's change.
+	ChangeTypeField = "_change_type"
+	ChangeCreate    = "CREATE"
+	ChangeUpdate    = "UPDATE"
+	ChangeDelete    = "DELETE"
+	ChangeUndelete  = "UNDELETE"
+)

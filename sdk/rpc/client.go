@@ -289,7 +289,7 @@ func (c *Client) OpenWriter(ctx context.Context, req sdk.WriteRequest) (sdk.Writ
 	w := &remoteWriter{c: c, stream: stream, ctx: ctx, cancel: cancel}
 	header := &pb.Write_Header{
 		Entity: req.Entity, Mode: string(req.Mode), Keys: req.Keys, Options: opts,
-		FlowName: req.FlowName, RunId: req.RunID, Schema: schema,
+		FlowName: req.FlowName, RunId: req.RunID, Schema: schema, Deletes: req.Deletes,
 	}
 	if c.SharedMemory && shmAvailable() {
 		if r, err := newRing(); err == nil {
@@ -467,7 +467,7 @@ func (c *Client) CheckWrite(ctx context.Context, req sdk.WriteRequest) sdk.Diagn
 		return sdk.Diagnostics{{Summary: "Invalid sink schema", Detail: err.Error()}}
 	}
 	resp, err := c.rpc.CheckWrite(ctx, &pb.Write_Header{Entity: req.Entity, Mode: string(req.Mode), Keys: req.Keys,
-		Options: opts, FlowName: req.FlowName, RunId: req.RunID, Schema: schema})
+		Options: opts, FlowName: req.FlowName, RunId: req.RunID, Schema: schema, Deletes: req.Deletes})
 	if status.Code(err) == codes.Unimplemented {
 		return nil // a plugin built before CheckWrite existed
 	}
@@ -490,6 +490,7 @@ func (c *Client) Subscribe(ctx context.Context, req sdk.SubscribeRequest, out sd
 	}
 	if err := stream.Send(&pb.Subscribe_Request{Kind: &pb.Subscribe_Request_Start{Start: &pb.Subscribe_Start{
 		Entity: req.Entity, Options: opts, Position: req.Position, Limits: limitsToPB(req.Limits),
+		Fields: req.Fields,
 	}}}); err != nil {
 		return c.wrap(err)
 	}
@@ -539,7 +540,14 @@ func (c *Client) Subscribe(ctx context.Context, req sdk.SubscribeRequest, out sd
 			pending = append(pending, rec)
 		case *pb.Subscribe_Response_Position:
 			// A batch split for the wire is delivered back as its parts,
-			// the last one carrying the position.
+			// the last one carrying the position. A position alone (a
+			// keep-alive that moved the replay point) is delivered as such.
+			if len(pending) == 0 {
+				if err := out.Send(nil, kind.Position); err != nil {
+					return err
+				}
+				continue
+			}
 			for i, r := range pending {
 				var pos []byte
 				if i == len(pending)-1 {

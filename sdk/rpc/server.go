@@ -268,7 +268,7 @@ func (s *Server) Write(stream pb.Connector_WriteServer) error {
 	}
 	w, err := sink.OpenWriter(ctx, sdk.WriteRequest{
 		Entity: h.Entity, Mode: sdk.WriteMode(h.Mode), Keys: h.Keys, Options: valuesFromPB(h.Options),
-		Schema: schema, FlowName: h.FlowName, RunID: h.RunId,
+		Schema: schema, FlowName: h.FlowName, RunID: h.RunId, Deletes: h.Deletes,
 	})
 	if err != nil {
 		return toStatus(err)
@@ -352,7 +352,7 @@ func (s *Server) CheckWrite(ctx context.Context, h *pb.Write_Header) (*pb.Config
 	}
 	diags := wc.CheckWrite(ctx, sdk.WriteRequest{
 		Entity: h.Entity, Mode: sdk.WriteMode(h.Mode), Keys: h.Keys, Options: valuesFromPB(h.Options),
-		Schema: schema, FlowName: h.FlowName, RunID: h.RunId,
+		Schema: schema, FlowName: h.FlowName, RunID: h.RunId, Deletes: h.Deletes,
 	})
 	return &pb.Configure_Response{Diagnostics: diagsToPB(diags)}, nil
 }
@@ -392,6 +392,7 @@ func (s *Server) Subscribe(stream pb.Connector_SubscribeServer) error {
 	}()
 	return toStatus(es.Subscribe(ctx, sdk.SubscribeRequest{
 		Entity: start.Entity, Options: valuesFromPB(start.Options), Position: start.Position, Limits: out.limits,
+		Fields: start.Fields,
 	}, out))
 }
 
@@ -405,6 +406,9 @@ type eventStreamSender struct {
 var _ sdk.EventSender = (*eventStreamSender)(nil)
 
 func (s *eventStreamSender) Send(rec arrow.RecordBatch, position []byte) error {
+	if rec == nil {
+		return s.stream.Send(&pb.Subscribe_Response{Kind: &pb.Subscribe_Response_Position{Position: position}})
+	}
 	parts := split(rec, s.limits)
 	defer releaseSlices(rec, parts)
 	for _, p := range parts {

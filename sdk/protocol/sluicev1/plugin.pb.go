@@ -2321,7 +2321,9 @@ type Write_Header struct {
 	// Arrow IPC schema message of the batches to come.
 	Schema []byte `protobuf:"bytes,7,opt,name=schema,proto3" json:"schema,omitempty"`
 	// The engine's ring, if it offers one.
-	SharedMemory  *SharedMemory `protobuf:"bytes,8,opt,name=shared_memory,json=sharedMemory,proto3" json:"shared_memory,omitempty"`
+	SharedMemory *SharedMemory `protobuf:"bytes,8,opt,name=shared_memory,json=sharedMemory,proto3" json:"shared_memory,omitempty"`
+	// Rows whose change type (column _change_type) is DELETE delete their key.
+	Deletes       bool `protobuf:"varint,9,opt,name=deletes,proto3" json:"deletes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2410,6 +2412,13 @@ func (x *Write_Header) GetSharedMemory() *SharedMemory {
 		return x.SharedMemory
 	}
 	return nil
+}
+
+func (x *Write_Header) GetDeletes() bool {
+	if x != nil {
+		return x.Deletes
+	}
+	return false
 }
 
 type Write_Opened struct {
@@ -2923,11 +2932,13 @@ func (*Subscribe_Request_Start) isSubscribe_Request_Kind() {}
 func (*Subscribe_Request_Ack) isSubscribe_Request_Kind() {}
 
 type Subscribe_Start struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Entity        string                 `protobuf:"bytes,1,opt,name=entity,proto3" json:"entity,omitempty"`
-	Options       map[string]*Value      `protobuf:"bytes,2,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Position      []byte                 `protobuf:"bytes,3,opt,name=position,proto3" json:"position,omitempty"`
-	Limits        *Limits                `protobuf:"bytes,4,opt,name=limits,proto3" json:"limits,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Entity   string                 `protobuf:"bytes,1,opt,name=entity,proto3" json:"entity,omitempty"`
+	Options  map[string]*Value      `protobuf:"bytes,2,rep,name=options,proto3" json:"options,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Position []byte                 `protobuf:"bytes,3,opt,name=position,proto3" json:"position,omitempty"`
+	Limits   *Limits                `protobuf:"bytes,4,opt,name=limits,proto3" json:"limits,omitempty"`
+	// Empty means all fields.
+	Fields        []string `protobuf:"bytes,5,rep,name=fields,proto3" json:"fields,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2986,6 +2997,13 @@ func (x *Subscribe_Start) GetPosition() []byte {
 func (x *Subscribe_Start) GetLimits() *Limits {
 	if x != nil {
 		return x.Limits
+	}
+	return nil
+}
+
+func (x *Subscribe_Start) GetFields() []string {
+	if x != nil {
+		return x.Fields
 	}
 	return nil
 }
@@ -3237,8 +3255,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\n" +
 	"bytes_read\x18\x01 \x01(\x03R\tbytesRead\x12\x1f\n" +
 	"\vbytes_total\x18\x02 \x01(\x03R\n" +
-	"bytesTotal\"\x84\b\n" +
-	"\x05Write\x1a\xe0\x02\n" +
+	"bytesTotal\"\x9e\b\n" +
+	"\x05Write\x1a\xfa\x02\n" +
 	"\x06Header\x12\x16\n" +
 	"\x06entity\x18\x01 \x01(\tR\x06entity\x12\x12\n" +
 	"\x04mode\x18\x02 \x01(\tR\x04mode\x12\x12\n" +
@@ -3247,7 +3265,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\tflow_name\x18\x05 \x01(\tR\bflowName\x12\x15\n" +
 	"\x06run_id\x18\x06 \x01(\tR\x05runId\x12\x16\n" +
 	"\x06schema\x18\a \x01(\fR\x06schema\x12<\n" +
-	"\rshared_memory\x18\b \x01(\v2\x17.sluice.v1.SharedMemoryR\fsharedMemory\x1aL\n" +
+	"\rshared_memory\x18\b \x01(\v2\x17.sluice.v1.SharedMemoryR\fsharedMemory\x12\x18\n" +
+	"\adeletes\x18\t \x01(\bR\adeletes\x1aL\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12&\n" +
 	"\x05value\x18\x02 \x01(\v2\x10.sluice.v1.ValueR\x05value:\x028\x01\x1a-\n" +
@@ -3273,17 +3292,18 @@ const file_plugin_proto_rawDesc = "" +
 	"\tcommitted\x18\x02 \x01(\v2\x1a.sluice.v1.Write.CommittedH\x00R\tcommitted\x121\n" +
 	"\x06opened\x18\x03 \x01(\v2\x17.sluice.v1.Write.OpenedH\x00R\x06opened\x121\n" +
 	"\breleased\x18\x04 \x01(\v2\x13.sluice.v1.ReleasedH\x00R\breleasedB\x06\n" +
-	"\x04kind\"\xbe\x03\n" +
+	"\x04kind\"\xd6\x03\n" +
 	"\tSubscribe\x1aY\n" +
 	"\aRequest\x122\n" +
 	"\x05start\x18\x01 \x01(\v2\x1a.sluice.v1.Subscribe.StartH\x00R\x05start\x12\x12\n" +
 	"\x03ack\x18\x02 \x01(\fH\x00R\x03ackB\x06\n" +
-	"\x04kind\x1a\xf7\x01\n" +
+	"\x04kind\x1a\x8f\x02\n" +
 	"\x05Start\x12\x16\n" +
 	"\x06entity\x18\x01 \x01(\tR\x06entity\x12A\n" +
 	"\aoptions\x18\x02 \x03(\v2'.sluice.v1.Subscribe.Start.OptionsEntryR\aoptions\x12\x1a\n" +
 	"\bposition\x18\x03 \x01(\fR\bposition\x12)\n" +
-	"\x06limits\x18\x04 \x01(\v2\x11.sluice.v1.LimitsR\x06limits\x1aL\n" +
+	"\x06limits\x18\x04 \x01(\v2\x11.sluice.v1.LimitsR\x06limits\x12\x16\n" +
+	"\x06fields\x18\x05 \x03(\tR\x06fields\x1aL\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12&\n" +
 	"\x05value\x18\x02 \x01(\v2\x10.sluice.v1.ValueR\x05value:\x028\x01\x1a\\\n" +
