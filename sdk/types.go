@@ -32,6 +32,11 @@ type Spec struct {
 	// besides the ones the engine owns (connection, fields, write, key).
 	Source ConfigSchema
 	Sink   ConfigSchema
+	// Events lists the attributes of a flow's `trigger "event"` block
+	// besides the ones the engine owns (batch_size, batch_window), for
+	// connectors with CapEvents. They reach Subscribe in
+	// SubscribeRequest.Options, after the source block's.
+	Events ConfigSchema
 }
 
 // Has reports whether the spec declares capability c.

@@ -120,12 +120,16 @@ func specToPB(s sdk.Spec) (*pb.GetSpec_Response, error) {
 	if err != nil {
 		return nil, err
 	}
+	events, err := schemaToPB(s.Events)
+	if err != nil {
+		return nil, err
+	}
 	caps := make([]string, len(s.Capabilities))
 	for i, c := range s.Capabilities {
 		caps[i] = string(c)
 	}
 	return &pb.GetSpec_Response{Name: s.Name, Version: s.Version, Description: s.Description,
-		Capabilities: caps, Connection: conn, Source: src, Sink: snk}, nil
+		Capabilities: caps, Connection: conn, Source: src, Sink: snk, Events: events}, nil
 }
 
 func specFromPB(r *pb.GetSpec_Response) sdk.Spec {
@@ -134,7 +138,8 @@ func specFromPB(r *pb.GetSpec_Response) sdk.Spec {
 		caps[i] = sdk.Capability(c)
 	}
 	return sdk.Spec{Name: r.Name, Version: r.Version, Description: r.Description, Capabilities: caps,
-		Connection: schemaFromPB(r.Connection), Source: schemaFromPB(r.Source), Sink: schemaFromPB(r.Sink)}
+		Connection: schemaFromPB(r.Connection), Source: schemaFromPB(r.Source), Sink: schemaFromPB(r.Sink),
+		Events: schemaFromPB(r.Events)}
 }
 
 func diagsToPB(ds sdk.Diagnostics) []*pb.Diagnostic {

@@ -1371,14 +1371,16 @@ func (*GetSpec_Request) Descriptor() ([]byte, []int) {
 }
 
 type GetSpec_Response struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	Description   string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
-	Capabilities  []string               `protobuf:"bytes,4,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
-	Connection    *ConfigSchema          `protobuf:"bytes,5,opt,name=connection,proto3" json:"connection,omitempty"`
-	Source        *ConfigSchema          `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"`
-	Sink          *ConfigSchema          `protobuf:"bytes,7,opt,name=sink,proto3" json:"sink,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Name         string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Version      string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Description  string                 `protobuf:"bytes,3,opt,name=description,proto3" json:"description,omitempty"`
+	Capabilities []string               `protobuf:"bytes,4,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
+	Connection   *ConfigSchema          `protobuf:"bytes,5,opt,name=connection,proto3" json:"connection,omitempty"`
+	Source       *ConfigSchema          `protobuf:"bytes,6,opt,name=source,proto3" json:"source,omitempty"`
+	Sink         *ConfigSchema          `protobuf:"bytes,7,opt,name=sink,proto3" json:"sink,omitempty"`
+	// Attributes of a flow's `trigger "event"` block for this source.
+	Events        *ConfigSchema `protobuf:"bytes,8,opt,name=events,proto3" json:"events,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1458,6 +1460,13 @@ func (x *GetSpec_Response) GetSource() *ConfigSchema {
 func (x *GetSpec_Response) GetSink() *ConfigSchema {
 	if x != nil {
 		return x.Sink
+	}
+	return nil
+}
+
+func (x *GetSpec_Response) GetEvents() *ConfigSchema {
+	if x != nil {
+		return x.Events
 	}
 	return nil
 }
@@ -3167,9 +3176,9 @@ const file_plugin_proto_rawDesc = "" +
 	"\bmessages\x18\x01 \x03(\v2\x15.sluice.v1.ArrowFrameR\bmessages\"@\n" +
 	"\x06Limits\x12\x19\n" +
 	"\bmax_rows\x18\x01 \x01(\x03R\amaxRows\x12\x1b\n" +
-	"\tmax_bytes\x18\x02 \x01(\x03R\bmaxBytes\"\xac\x02\n" +
+	"\tmax_bytes\x18\x02 \x01(\x03R\bmaxBytes\"\xdd\x02\n" +
 	"\aGetSpec\x1a\t\n" +
-	"\aRequest\x1a\x95\x02\n" +
+	"\aRequest\x1a\xc6\x02\n" +
 	"\bResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12 \n" +
@@ -3179,7 +3188,8 @@ const file_plugin_proto_rawDesc = "" +
 	"connection\x18\x05 \x01(\v2\x17.sluice.v1.ConfigSchemaR\n" +
 	"connection\x12/\n" +
 	"\x06source\x18\x06 \x01(\v2\x17.sluice.v1.ConfigSchemaR\x06source\x12+\n" +
-	"\x04sink\x18\a \x01(\v2\x17.sluice.v1.ConfigSchemaR\x04sink\"\xeb\x01\n" +
+	"\x04sink\x18\a \x01(\v2\x17.sluice.v1.ConfigSchemaR\x04sink\x12/\n" +
+	"\x06events\x18\b \x01(\v2\x17.sluice.v1.ConfigSchemaR\x06events\"\xeb\x01\n" +
 	"\tConfigure\x1a\x98\x01\n" +
 	"\aRequest\x12@\n" +
 	"\x06config\x18\x01 \x03(\v2(.sluice.v1.Configure.Request.ConfigEntryR\x06config\x1aK\n" +
@@ -3406,61 +3416,62 @@ var file_plugin_proto_depIdxs = []int32{
 	7,  // 8: sluice.v1.GetSpec.Response.connection:type_name -> sluice.v1.ConfigSchema
 	7,  // 9: sluice.v1.GetSpec.Response.source:type_name -> sluice.v1.ConfigSchema
 	7,  // 10: sluice.v1.GetSpec.Response.sink:type_name -> sluice.v1.ConfigSchema
-	28, // 11: sluice.v1.Configure.Request.config:type_name -> sluice.v1.Configure.Request.ConfigEntry
-	8,  // 12: sluice.v1.Configure.Response.diagnostics:type_name -> sluice.v1.Diagnostic
-	1,  // 13: sluice.v1.Configure.Request.ConfigEntry.value:type_name -> sluice.v1.Value
-	32, // 14: sluice.v1.ListEntities.Response.entities:type_name -> sluice.v1.ListEntities.Entity
-	36, // 15: sluice.v1.DescribeEntity.Request.options:type_name -> sluice.v1.DescribeEntity.Request.OptionsEntry
-	1,  // 16: sluice.v1.DescribeEntity.Request.OptionsEntry.value:type_name -> sluice.v1.Value
-	42, // 17: sluice.v1.Read.Request.options:type_name -> sluice.v1.Read.Request.OptionsEntry
-	13, // 18: sluice.v1.Read.Request.limits:type_name -> sluice.v1.Limits
-	3,  // 19: sluice.v1.Read.Request.filters:type_name -> sluice.v1.Predicate
-	19, // 20: sluice.v1.Read.Request.window:type_name -> sluice.v1.Window
-	37, // 21: sluice.v1.Read.Control.request:type_name -> sluice.v1.Read.Request
-	11, // 22: sluice.v1.Read.Control.released:type_name -> sluice.v1.Released
-	12, // 23: sluice.v1.Read.Response.data:type_name -> sluice.v1.ArrowData
-	40, // 24: sluice.v1.Read.Response.rejected:type_name -> sluice.v1.Read.BadRecord
-	41, // 25: sluice.v1.Read.Response.progress:type_name -> sluice.v1.Read.Progress
-	10, // 26: sluice.v1.Read.Response.shared_memory:type_name -> sluice.v1.SharedMemory
-	1,  // 27: sluice.v1.Read.Request.OptionsEntry.value:type_name -> sluice.v1.Value
-	50, // 28: sluice.v1.Write.Header.options:type_name -> sluice.v1.Write.Header.OptionsEntry
-	10, // 29: sluice.v1.Write.Header.shared_memory:type_name -> sluice.v1.SharedMemory
-	43, // 30: sluice.v1.Write.Request.header:type_name -> sluice.v1.Write.Header
-	12, // 31: sluice.v1.Write.Request.data:type_name -> sluice.v1.ArrowData
-	46, // 32: sluice.v1.Write.Result.rejected:type_name -> sluice.v1.Write.Rejected
-	47, // 33: sluice.v1.Write.Response.result:type_name -> sluice.v1.Write.Result
-	48, // 34: sluice.v1.Write.Response.committed:type_name -> sluice.v1.Write.Committed
-	44, // 35: sluice.v1.Write.Response.opened:type_name -> sluice.v1.Write.Opened
-	11, // 36: sluice.v1.Write.Response.released:type_name -> sluice.v1.Released
-	1,  // 37: sluice.v1.Write.Header.OptionsEntry.value:type_name -> sluice.v1.Value
-	52, // 38: sluice.v1.Subscribe.Request.start:type_name -> sluice.v1.Subscribe.Start
-	54, // 39: sluice.v1.Subscribe.Start.options:type_name -> sluice.v1.Subscribe.Start.OptionsEntry
-	13, // 40: sluice.v1.Subscribe.Start.limits:type_name -> sluice.v1.Limits
-	12, // 41: sluice.v1.Subscribe.Response.data:type_name -> sluice.v1.ArrowData
-	1,  // 42: sluice.v1.Subscribe.Start.OptionsEntry.value:type_name -> sluice.v1.Value
-	24, // 43: sluice.v1.Connector.GetSpec:input_type -> sluice.v1.GetSpec.Request
-	26, // 44: sluice.v1.Connector.Configure:input_type -> sluice.v1.Configure.Request
-	29, // 45: sluice.v1.Connector.Check:input_type -> sluice.v1.Check.Request
-	31, // 46: sluice.v1.Connector.ListEntities:input_type -> sluice.v1.ListEntities.Request
-	34, // 47: sluice.v1.Connector.DescribeEntity:input_type -> sluice.v1.DescribeEntity.Request
-	38, // 48: sluice.v1.Connector.Read:input_type -> sluice.v1.Read.Control
-	45, // 49: sluice.v1.Connector.Write:input_type -> sluice.v1.Write.Request
-	51, // 50: sluice.v1.Connector.Subscribe:input_type -> sluice.v1.Subscribe.Request
-	43, // 51: sluice.v1.Connector.CheckWrite:input_type -> sluice.v1.Write.Header
-	25, // 52: sluice.v1.Connector.GetSpec:output_type -> sluice.v1.GetSpec.Response
-	27, // 53: sluice.v1.Connector.Configure:output_type -> sluice.v1.Configure.Response
-	30, // 54: sluice.v1.Connector.Check:output_type -> sluice.v1.Check.Response
-	33, // 55: sluice.v1.Connector.ListEntities:output_type -> sluice.v1.ListEntities.Response
-	35, // 56: sluice.v1.Connector.DescribeEntity:output_type -> sluice.v1.DescribeEntity.Response
-	39, // 57: sluice.v1.Connector.Read:output_type -> sluice.v1.Read.Response
-	49, // 58: sluice.v1.Connector.Write:output_type -> sluice.v1.Write.Response
-	53, // 59: sluice.v1.Connector.Subscribe:output_type -> sluice.v1.Subscribe.Response
-	27, // 60: sluice.v1.Connector.CheckWrite:output_type -> sluice.v1.Configure.Response
-	52, // [52:61] is the sub-list for method output_type
-	43, // [43:52] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	7,  // 11: sluice.v1.GetSpec.Response.events:type_name -> sluice.v1.ConfigSchema
+	28, // 12: sluice.v1.Configure.Request.config:type_name -> sluice.v1.Configure.Request.ConfigEntry
+	8,  // 13: sluice.v1.Configure.Response.diagnostics:type_name -> sluice.v1.Diagnostic
+	1,  // 14: sluice.v1.Configure.Request.ConfigEntry.value:type_name -> sluice.v1.Value
+	32, // 15: sluice.v1.ListEntities.Response.entities:type_name -> sluice.v1.ListEntities.Entity
+	36, // 16: sluice.v1.DescribeEntity.Request.options:type_name -> sluice.v1.DescribeEntity.Request.OptionsEntry
+	1,  // 17: sluice.v1.DescribeEntity.Request.OptionsEntry.value:type_name -> sluice.v1.Value
+	42, // 18: sluice.v1.Read.Request.options:type_name -> sluice.v1.Read.Request.OptionsEntry
+	13, // 19: sluice.v1.Read.Request.limits:type_name -> sluice.v1.Limits
+	3,  // 20: sluice.v1.Read.Request.filters:type_name -> sluice.v1.Predicate
+	19, // 21: sluice.v1.Read.Request.window:type_name -> sluice.v1.Window
+	37, // 22: sluice.v1.Read.Control.request:type_name -> sluice.v1.Read.Request
+	11, // 23: sluice.v1.Read.Control.released:type_name -> sluice.v1.Released
+	12, // 24: sluice.v1.Read.Response.data:type_name -> sluice.v1.ArrowData
+	40, // 25: sluice.v1.Read.Response.rejected:type_name -> sluice.v1.Read.BadRecord
+	41, // 26: sluice.v1.Read.Response.progress:type_name -> sluice.v1.Read.Progress
+	10, // 27: sluice.v1.Read.Response.shared_memory:type_name -> sluice.v1.SharedMemory
+	1,  // 28: sluice.v1.Read.Request.OptionsEntry.value:type_name -> sluice.v1.Value
+	50, // 29: sluice.v1.Write.Header.options:type_name -> sluice.v1.Write.Header.OptionsEntry
+	10, // 30: sluice.v1.Write.Header.shared_memory:type_name -> sluice.v1.SharedMemory
+	43, // 31: sluice.v1.Write.Request.header:type_name -> sluice.v1.Write.Header
+	12, // 32: sluice.v1.Write.Request.data:type_name -> sluice.v1.ArrowData
+	46, // 33: sluice.v1.Write.Result.rejected:type_name -> sluice.v1.Write.Rejected
+	47, // 34: sluice.v1.Write.Response.result:type_name -> sluice.v1.Write.Result
+	48, // 35: sluice.v1.Write.Response.committed:type_name -> sluice.v1.Write.Committed
+	44, // 36: sluice.v1.Write.Response.opened:type_name -> sluice.v1.Write.Opened
+	11, // 37: sluice.v1.Write.Response.released:type_name -> sluice.v1.Released
+	1,  // 38: sluice.v1.Write.Header.OptionsEntry.value:type_name -> sluice.v1.Value
+	52, // 39: sluice.v1.Subscribe.Request.start:type_name -> sluice.v1.Subscribe.Start
+	54, // 40: sluice.v1.Subscribe.Start.options:type_name -> sluice.v1.Subscribe.Start.OptionsEntry
+	13, // 41: sluice.v1.Subscribe.Start.limits:type_name -> sluice.v1.Limits
+	12, // 42: sluice.v1.Subscribe.Response.data:type_name -> sluice.v1.ArrowData
+	1,  // 43: sluice.v1.Subscribe.Start.OptionsEntry.value:type_name -> sluice.v1.Value
+	24, // 44: sluice.v1.Connector.GetSpec:input_type -> sluice.v1.GetSpec.Request
+	26, // 45: sluice.v1.Connector.Configure:input_type -> sluice.v1.Configure.Request
+	29, // 46: sluice.v1.Connector.Check:input_type -> sluice.v1.Check.Request
+	31, // 47: sluice.v1.Connector.ListEntities:input_type -> sluice.v1.ListEntities.Request
+	34, // 48: sluice.v1.Connector.DescribeEntity:input_type -> sluice.v1.DescribeEntity.Request
+	38, // 49: sluice.v1.Connector.Read:input_type -> sluice.v1.Read.Control
+	45, // 50: sluice.v1.Connector.Write:input_type -> sluice.v1.Write.Request
+	51, // 51: sluice.v1.Connector.Subscribe:input_type -> sluice.v1.Subscribe.Request
+	43, // 52: sluice.v1.Connector.CheckWrite:input_type -> sluice.v1.Write.Header
+	25, // 53: sluice.v1.Connector.GetSpec:output_type -> sluice.v1.GetSpec.Response
+	27, // 54: sluice.v1.Connector.Configure:output_type -> sluice.v1.Configure.Response
+	30, // 55: sluice.v1.Connector.Check:output_type -> sluice.v1.Check.Response
+	33, // 56: sluice.v1.Connector.ListEntities:output_type -> sluice.v1.ListEntities.Response
+	35, // 57: sluice.v1.Connector.DescribeEntity:output_type -> sluice.v1.DescribeEntity.Response
+	39, // 58: sluice.v1.Connector.Read:output_type -> sluice.v1.Read.Response
+	49, // 59: sluice.v1.Connector.Write:output_type -> sluice.v1.Write.Response
+	53, // 60: sluice.v1.Connector.Subscribe:output_type -> sluice.v1.Subscribe.Response
+	27, // 61: sluice.v1.Connector.CheckWrite:output_type -> sluice.v1.Configure.Response
+	53, // [53:62] is the sub-list for method output_type
+	44, // [44:53] is the sub-list for method input_type
+	44, // [44:44] is the sub-list for extension type_name
+	44, // [44:44] is the sub-list for extension extendee
+	0,  // [0:44] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
