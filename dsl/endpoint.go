@@ -19,11 +19,12 @@ const (
 	attrPlugin     = "plugin"
 	attrWrite      = "write"
 	attrKey        = "key"
+	attrDeletes    = "deletes"
 )
 
 var (
 	sourceEngineAttrs = []string{attrConnection, attrFields, attrPlugin}
-	sinkEngineAttrs   = []string{attrConnection, attrWrite, attrKey, attrPlugin}
+	sinkEngineAttrs   = []string{attrConnection, attrWrite, attrKey, attrDeletes, attrPlugin}
 	writeModes        = []string{string(sdk.WriteInsert), string(sdk.WriteUpsert), string(sdk.WriteUpdate), string(sdk.WriteDelete)}
 )
 
@@ -208,6 +209,19 @@ func (l *loader) decodeSink(b *hclsyntax.Block, sc *scope) (*plan.Sink, sdk.Spec
 	}
 	if a := attrs[attrKey]; a != nil {
 		sink.Keys, _ = l.strList(a, sc)
+	}
+	if a := attrs[attrDeletes]; a != nil {
+		sink.Deletes, _ = l.boolean(a, sc)
+		if sink.Deletes && (sink.Mode == sdk.WriteInsert || sink.Mode == sdk.WriteDelete) {
+			rng := a.Expr.Range()
+			l.diags = append(l.diags, &hcl.Diagnostic{
+				Severity: hcl.DiagError,
+				Summary:  "Deletes need an upsert",
+				Detail: fmt.Sprintf("A sink applies deletions by key alongside the records it upserts or updates; with write = %q there is nothing to pair them with. Set write = \"upsert\" (and key), or remove deletes.",
+					sink.Mode),
+				Subject: &rng,
+			})
+		}
 	}
 	return sink, spec
 }

@@ -104,6 +104,7 @@ func (l *loader) decodeFlow(b *hclsyntax.Block, file string, sc *scope) *plan.Fl
 	}
 
 	var sinkSpecs []sdk.Spec
+	var eventTrigger *hclsyntax.Block
 	sinkBlocks := map[string]*hclsyntax.Block{}
 	var partition *plan.Partition
 	for _, blk := range blocks {
@@ -112,8 +113,13 @@ func (l *loader) decodeFlow(b *hclsyntax.Block, file string, sc *scope) *plan.Fl
 			if once(blk, "A flow has one trigger.") {
 				l.checkTrigger(blk)
 				f.Trigger = plan.Trigger{Kind: blk.Labels[0], Range: blk.DefRange()}
-				if f.Trigger.Kind == "schedule" {
+				switch f.Trigger.Kind {
+				case "schedule":
 					l.decodeSchedule(blk, sc, &f.Trigger)
+				case "event":
+					// Its arguments belong to the source's connector,
+					// which may be declared further down.
+					eventTrigger = blk
 				}
 			}
 		case "source":
@@ -180,7 +186,71 @@ func (l *loader) decodeFlow(b *hclsyntax.Block, file string, sc *scope) *plan.Fl
 	if partition != nil && len(partition.Keys) > 0 {
 		l.applyPartition(partition, f.Sinks, sinkSpecs)
 	}
+	if eventTrigger != nil {
+		l.decodeEvent(eventTrigger, sc, f)
+	}
 	return f
+}
+
+// Engine-owned arguments of an event trigger; the others belong to the
+// source connector's event schema.
+var eventEngineAttrs = []string{"batch_size", "batch_window"}
+
+// decodeEvent decodes a `trigger "event"` block against the source
+// connector's event schema.
+func (l *loader) decodeEvent(b *hclsyntax.Block, sc *scope, f *plan.Flow) {
+	t := &f.Trigger
+	t.BatchSize, t.BatchWindow = plan.DefaultEventBatchSize, plan.DefaultEventBatchWindow
+	t.AttrRanges = map[string]hcl.Range{}
+	if f.Source == nil {
+		return // "Missing source" is reported already
+	}
+	spec, err := l.pluginSpec(f.Source.Type, f.Source.Plugin)
+	if err != nil {
+		return // reported on the source block
+	}
+	if len(spec.Capabilities) > 0 && !spec.Has(sdk.CapEvents) {
+		l.diags = append(l.diags, &hcl.Diagnostic{
+			Severity: hcl.DiagError,
+			Summary:  "Source has no change events",
+			Detail: fmt.Sprintf("The %q connector cannot deliver change events, so an event trigger has nothing to wait for. Use a schedule trigger, or a source that has events (salesforce change data capture, new s3 objects).",
+				f.Source.Type),
+			Subject: b.LabelRanges[0].Ptr(),
+		})
+		return
+	}
+	allowed := append(append([]string{}, eventEngineAttrs...), attrNames(spec.Events)...)
+	attrs, diags := attrsOf(b.Body, fmt.Sprintf("a %q event trigger", f.Source.Type), allowed)
+	l.diags = append(l.diags, diags...)
+	connectorAttrs := map[string]*hclsyntax.Attribute{}
+	for name, a := range attrs {
+		t.AttrRanges[name] = a.Expr.Range()
+		if !contains(eventEngineAttrs, name) {
+			connectorAttrs[name] = a
+		}
+	}
+	t.EventOptions, _, _ = l.connectorValues(b, withoutEngine(spec.Events, eventEngineAttrs), connectorAttrs, sc)
+	if a := attrs["batch_size"]; a != nil {
+		if n, ok := l.count(a, sc, 1); ok {
+			t.BatchSize = n
+		}
+	}
+	if a := attrs["batch_window"]; a != nil {
+		if text, ok := l.str(a, sc); ok {
+			d, err := time.ParseDuration(strings.ReplaceAll(text, " ", ""))
+			if err != nil || d <= 0 {
+				rng := a.Expr.Range()
+				l.diags = append(l.diags, &hcl.Diagnostic{
+					Severity: hcl.DiagError,
+					Summary:  "Invalid batch window",
+					Detail:   fmt.Sprintf("%q is not a positive duration; write a number and a unit, such as \"500ms\", \"2s\" or \"1m\".", text),
+					Subject:  &rng,
+				})
+			} else {
+				t.BatchWindow = d
+			}
+		}
+	}
 }
 
 // applyPartition gives the partition keys to every sink whose connector

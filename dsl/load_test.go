@@ -42,7 +42,11 @@ func testSpecs(typ string) (sdk.Spec, error) {
 	case "salesforce":
 		return sdk.Spec{
 			Name:         "salesforce",
-			Capabilities: []sdk.Capability{sdk.CapSource, sdk.CapSink},
+			Capabilities: []sdk.Capability{sdk.CapSource, sdk.CapSink, sdk.CapEvents},
+			Events: sdk.ConfigSchema{Attributes: []sdk.Attribute{
+				{Name: "event", Type: sdk.TypeString},
+				{Name: "replay_fallback", Type: sdk.TypeString, Default: "earliest"},
+			}},
 			Connection: sdk.ConfigSchema{Attributes: []sdk.Attribute{
 				{Name: "login_url", Type: sdk.TypeString, Required: true},
 				{Name: "client_id", Type: sdk.TypeString, Required: true, Sensitive: true},

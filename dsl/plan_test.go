@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 
@@ -195,6 +196,14 @@ func TestHeredocFormula(t *testing.T) {
 	ev := mustFlow(t, cfg, "evented")
 	if len(ev.Sinks) != 2 || ev.Sinks[0].Name != "a" || ev.Sinks[1].Name != "b" {
 		t.Errorf("evented sinks = %+v", ev.Sinks)
+	}
+	if ev.Sinks[0].Deletes || !ev.Sinks[1].Deletes {
+		t.Errorf("deletes = %v, %v; want false, true", ev.Sinks[0].Deletes, ev.Sinks[1].Deletes)
+	}
+	wantEvent := sdk.Values{"event": "ContactChangeEvent", "replay_fallback": "earliest"}
+	if tr := ev.Trigger; tr.Kind != "event" || tr.BatchSize != 200 || tr.BatchWindow != 250*time.Millisecond ||
+		!reflect.DeepEqual(tr.EventOptions, wantEvent) {
+		t.Errorf("event trigger = %+v, want batch 200 / 250ms and options %v", tr, wantEvent)
 	}
 	if ev.OnError.Mode != plan.Continue || ev.OnError.DeadLetter != "" {
 		t.Errorf("continue without dead_letter = %+v", ev.OnError)

@@ -69,6 +69,9 @@ type Sink struct {
 	Name string // label, defaults to the type
 	Mode sdk.WriteMode
 	Keys []string
+	// Deletes asks the sink to apply change-event deletions (rows whose
+	// _change_type is DELETE) instead of dropping them.
+	Deletes bool
 	// PartitionKeys come from the flow's partition task, for file and
 	// object sinks.
 	PartitionKeys []string
@@ -93,9 +96,8 @@ type ErrorPolicy struct {
 }
 
 // Trigger is a flow's `trigger "<kind>"` block: on_demand (the default),
-// schedule or event. The schedule fields are set for schedule triggers;
-// an event trigger's arguments are kept as written until event triggers
-// get a typed form.
+// schedule or event. The schedule fields are set for schedule triggers,
+// the event fields for event triggers.
 type Trigger struct {
 	Kind  string
 	Range hcl.Range
@@ -122,9 +124,26 @@ type Trigger struct {
 	// Incremental, when set, makes each scheduled run read only what
 	// changed since the previous one.
 	Incremental *Incremental
+	// EventOptions are an event trigger's connector arguments (the
+	// channel, where to start, ...), checked against the source
+	// connector's event schema; Subscribe gets them after the source's.
+	EventOptions sdk.Values
+	// BatchSize and BatchWindow close an event flow's micro-batch: at
+	// BatchSize events, or BatchWindow after its first event, whichever
+	// comes first. Each micro-batch is committed by every sink and then
+	// checkpointed.
+	BatchSize   int
+	BatchWindow time.Duration
 	// AttrRanges maps each argument to its expression's range.
 	AttrRanges map[string]hcl.Range
 }
+
+// Event-trigger defaults: small enough for seconds of latency, large
+// enough that a warehouse load per micro-batch stays efficient.
+const (
+	DefaultEventBatchSize   = 1000
+	DefaultEventBatchWindow = time.Second
+)
 
 // AttrRange returns the range of attribute name, or the block's range.
 func (t *Trigger) AttrRange(name string) hcl.Range {

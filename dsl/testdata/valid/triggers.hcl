@@ -21,10 +21,34 @@ EOT
   }
 }
 
+connection "salesforce" "crm" {
+  login_url = "https://login.salesforce.com"
+  client_id = "id"
+}
+
 flow "evented" {
-  trigger "event" { event = "ContactChangeEvent" }
-  source "file" { path = "in.csv" }
+  # The trigger's arguments are read against the source's connector,
+  # wherever the source block is.
+  trigger "event" {
+    event        = "ContactChangeEvent"
+    batch_size   = 200
+    batch_window = "250ms"
+  }
+  source "salesforce" {
+    connection = connection.salesforce.crm
+    object     = "Contact"
+  }
   sink "file" "a" { path = "a/" }
-  sink "file" "b" { path = "b/" }
+  sink "postgres" "b" {
+    connection = connection.postgres.dw
+    table      = "contacts"
+    write      = "upsert"
+    key        = ["Id"]
+    deletes    = true
+  }
   on_error { mode = "continue" }
+}
+
+connection "postgres" "dw" {
+  dsn = "postgres://localhost/dw"
 }
