@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 
 	"github.com/sluice-dev/sluice/engine/plan"
+	"github.com/sluice-dev/sluice/sdk"
 )
 
 // Pipeline is a flow's tasks compiled against its input schema. It is
@@ -125,7 +126,7 @@ func diagAt(r hcl.Range, summary, detail string) hcl.Diagnostics {
 }
 
 func (c *compiler) task(t plan.Task, in *arrow.Schema) (stage, *arrow.Schema, hcl.Diagnostics) {
-	base := baseStage{name: taskName(t), kind: t.Kind(), rng: t.DeclRange(), in: in}
+	base := baseStage{name: taskName(t), kind: t.Kind(), rng: t.DeclRange(), in: in, change: changeColumn(in)}
 	s := newScope(in)
 	switch t := t.(type) {
 	case *plan.Filter:
@@ -244,6 +245,10 @@ func (c *compiler) mapTask(base baseStage, t *plan.Map, s *scope) (stage, *arrow
 	}
 	if diags.HasErrors() {
 		return nil, nil, diags
+	}
+	if _, named := pos[sdk.ChangeTypeField]; !named && base.change >= 0 {
+		// Without it a sink could not tell a deletion from a record.
+		cols = append(cols, mapCol{field: s.schema.Field(base.change), carry: base.change})
 	}
 	fields := make([]arrow.Field, len(cols))
 	for i, col := range cols {

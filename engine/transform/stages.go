@@ -31,6 +31,8 @@ type baseStage struct {
 	kind    string
 	rng     hcl.Range
 	in, out *arrow.Schema
+	// change is the input's change-type column, or -1.
+	change int
 }
 
 func (b *baseStage) infoWith(formulas ...*formula) StageInfo {
@@ -89,6 +91,7 @@ func (s *filterStage) run(c *stageRun) (arrow.RecordBatch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.name, err)
 	}
+	out.errs = passDeletes(c.rec, s.change, out.pass, out.errs)
 	if err := c.refuseErrs(&s.baseStage, out.errs, out.pass); err != nil {
 		return nil, err
 	}
@@ -132,6 +135,7 @@ func (s *validateStage) run(c *stageRun) (arrow.RecordBatch, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", s.name, err)
 	}
+	out.errs = passDeletes(c.rec, s.change, out.pass, out.errs)
 	// Walk rows in order so that, when the run must stop, it stops at the
 	// first bad row whatever made it bad.
 	errs := out.errs
@@ -220,6 +224,13 @@ func (s *mapStage) run(c *stageRun) (arrow.RecordBatch, error) {
 	}
 	rec := array.NewRecordBatch(s.out, cols, int64(n))
 	defer rec.Release()
+	if del := deleteRows(c.rec, s.change); del != nil {
+		for row := range failed {
+			if del[row] {
+				delete(failed, row) // its nulls stay null
+			}
+		}
+	}
 	return dropFailed(c, &s.baseStage, rec, failed)
 }
 
