@@ -51,6 +51,12 @@ type PreparedSink struct {
 	Plan      *plan.Sink
 	Connector sdk.Connector
 	Options   sdk.Values
+	// Schema is what the sink receives: the pipeline's output, less the
+	// change-type column when the sink does not apply deletions.
+	Schema *arrow.Schema
+	// dropChanges: the records carry _change_type but this sink does not
+	// apply deletions, so deletions are held back and the column removed.
+	dropChanges bool
 }
 
 // Label names the sink for messages: "file.archive".
@@ -105,6 +111,13 @@ func Prepare(ctx context.Context, flow *plan.Flow, opts Options) (*Prepared, hcl
 		diags = append(diags, ds...)
 		ent.Schema = projected
 	}
+	if flow.Trigger.Kind == "event" {
+		if _, ok := src.(sdk.EventSource); !ok || !src.Spec().Has(sdk.CapEvents) {
+			return nil, append(diags, errorAt(flow.Trigger.Range, "Source has no change events",
+				fmt.Sprintf("The %s connector cannot deliver change events; use a schedule trigger instead.", flow.Source.Type)))
+		}
+		ent.Schema = withChangeType(ent.Schema)
+	}
 	p.SourceEntity = ent
 	if diags.HasErrors() {
 		return nil, diags
@@ -142,8 +155,16 @@ func Prepare(ctx context.Context, flow *plan.Flow, opts Options) (*Prepared, hcl
 			}
 			options["partition_by"] = s.PartitionKeys
 		}
-		ps := &PreparedSink{Plan: s, Connector: conn, Options: options}
-		diags = append(diags, checkWrite(ctx, ps, pipe.OutputSchema(), flow.Name, flow.Tasks)...)
+		ps := &PreparedSink{Plan: s, Connector: conn, Options: options, Schema: pipe.OutputSchema()}
+		if change := changeIndex(ps.Schema); change >= 0 && !s.Deletes {
+			ps.Schema, ps.dropChanges = removeField(ps.Schema, change), true
+		} else if change < 0 && s.Deletes {
+			diags = append(diags, errorAt(s.AttrRange("deletes"), "No deletions to apply",
+				fmt.Sprintf("deletes = true applies the deletions of change events, but this flow's records carry no %s field: use an event trigger, or produce the field (values %q, %q, ...) with a map.",
+					sdk.ChangeTypeField, sdk.ChangeDelete, sdk.ChangeUpdate)))
+			continue
+		}
+		diags = append(diags, checkWrite(ctx, ps, flow.Name, flow.Tasks)...)
 		p.Sinks = append(p.Sinks, ps)
 	}
 	if diags.HasErrors() {
@@ -154,14 +175,14 @@ func Prepare(ctx context.Context, flow *plan.Flow, opts Options) (*Prepared, hcl
 
 // checkWrite asks a sink that can tell whether it would accept the flow's
 // records, placing its answers on the attribute they name.
-func checkWrite(ctx context.Context, s *PreparedSink, schema *arrow.Schema, flow string, tasks []plan.Task) hcl.Diagnostics {
+func checkWrite(ctx context.Context, s *PreparedSink, flow string, tasks []plan.Task) hcl.Diagnostics {
 	wc, ok := s.Connector.(sdk.WriteChecker)
 	if !ok {
 		return nil
 	}
 	var diags hcl.Diagnostics
 	for _, d := range wc.CheckWrite(ctx, sdk.WriteRequest{Entity: s.Plan.Entity, Mode: s.Plan.Mode, Keys: s.Plan.Keys,
-		Options: s.Options, Schema: schema, FlowName: flow}) {
+		Options: s.Options, Schema: s.Schema, FlowName: flow, Deletes: s.Plan.Deletes}) {
 		sev := hcl.DiagError
 		if d.Severity == sdk.SeverityWarning {
 			sev = hcl.DiagWarning

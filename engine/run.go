@@ -78,6 +78,11 @@ type RunOptions struct {
 	// Window is the incremental window of a scheduled run, passed to the
 	// source (the daemon computes it from the flow's watermark).
 	Window *sdk.Window
+	// Stop, when closed, ends an event flow's run gracefully: the
+	// subscription stops, what arrived is committed and checkpointed, and
+	// the run succeeds. (Cancelling the context abandons the uncommitted
+	// tail instead; it is delivered again from the stored position.)
+	Stop <-chan struct{}
 }
 
 // NewRunID returns a fresh, sortable run id.
@@ -148,6 +153,10 @@ type run struct {
 	savedCP []byte
 	// resumedFrom is the checkpoint an incremental run started from.
 	resumedFrom []byte
+	// onSaved hears every stored checkpoint (event flows acknowledge
+	// them to the connector).
+	onSaved func([]byte)
+	stop    <-chan struct{}
 }
 
 // fail records the run's first error; later ones are consequences.
@@ -186,6 +195,7 @@ func (p *Prepared) Run(ctx context.Context, ro RunOptions) *RunResult {
 
 	stopProgress := r.reportProgress(ro)
 	r.window = ro.Window
+	r.stop = ro.Stop
 	err := r.execute(ctx)
 	stopProgress()
 	if cerr := r.dead.close(); err == nil && cerr != nil {
@@ -281,7 +291,7 @@ func (r *run) execute(parent context.Context) error {
 		}
 		w, err := sink.OpenWriter(context.WithoutCancel(ctx), sdk.WriteRequest{
 			Entity: s.Plan.Entity, Mode: s.Plan.Mode, Keys: s.Plan.Keys, Options: s.Options,
-			Schema: p.Pipeline.OutputSchema(), FlowName: p.Flow.Name, RunID: r.id,
+			Schema: s.Schema, FlowName: p.Flow.Name, RunID: r.id, Deletes: s.Plan.Deletes,
 		})
 		if err != nil {
 			_ = closeWriters()
@@ -303,12 +313,16 @@ func (r *run) execute(parent context.Context) error {
 	}
 	g.Go(func() error {
 		defer close(srcCh)
-		src := p.Source.(sdk.Source)
-		err := src.Read(ctx, sdk.ReadRequest{
-			Entity: p.Flow.Source.Entity, Fields: p.Flow.Source.Fields,
-			Options: p.Flow.Source.Options, Limits: p.opts.Limits, Checkpoint: resume,
-			Filters: p.SourceFilters, Window: r.window,
-		}, &sourceSender{r: r, ch: srcCh})
+		var err error
+		if p.Flow.Trigger.Kind == "event" {
+			err = r.subscribe(ctx, srcCh, resume, r.stop)
+		} else {
+			err = p.Source.(sdk.Source).Read(ctx, sdk.ReadRequest{
+				Entity: p.Flow.Source.Entity, Fields: p.Flow.Source.Fields,
+				Options: p.Flow.Source.Options, Limits: p.opts.Limits, Checkpoint: resume,
+				Filters: p.SourceFilters, Window: r.window,
+			}, &sourceSender{r: r, ch: srcCh})
+		}
 		if err != nil {
 			if first := r.firstErr(); first != nil {
 				return first
@@ -358,10 +372,11 @@ func (r *run) execute(parent context.Context) error {
 }
 
 // resumePosition is where the source starts: the stored checkpoint for a
-// flow that pulls incrementally, nothing (a full read) otherwise.
+// flow that pulls incrementally or follows events, nothing (a full read)
+// otherwise.
 func (r *run) resumePosition(ctx context.Context) ([]byte, error) {
 	store := r.p.opts.Checkpoints
-	if store == nil || r.p.Flow.Trigger.Incremental == nil {
+	if store == nil || (r.p.Flow.Trigger.Incremental == nil && r.p.Flow.Trigger.Kind != "event") {
 		return nil, nil
 	}
 	pos, err := store.Load(ctx, r.p.Flow.Name)
@@ -431,10 +446,12 @@ func (r *run) deadLetter(dl DeadLetter) error {
 func (r *run) transform(ctx context.Context, in <-chan item, outs []chan item) error {
 	runner := r.p.Pipeline.NewRunner()
 	send := func(it item) error {
+		// One reference per sink, all taken before the first send: a fast
+		// sink may release its reference before the next sink is reached.
+		for i := 1; it.rec != nil && i < len(outs); i++ {
+			it.rec.Retain()
+		}
 		for i, ch := range outs {
-			if it.rec != nil && i > 0 {
-				it.rec.Retain()
-			}
 			select {
 			case ch <- it:
 			case <-ctx.Done():
@@ -474,6 +491,10 @@ func (r *run) transform(ctx context.Context, in <-chan item, outs []chan item) e
 			return r.fail(err)
 		}
 		r.count.filtered.Add(int64(res.Filtered))
+		if res.Out != nil && r.p.noSinkDeletes() {
+			// No sink applies them: the deletions end here, filtered.
+			r.count.filtered.Add(countDeletes(res.Out))
+		}
 		for _, rj := range res.Rejected {
 			r.count.failed.Add(1)
 			if err := r.deadLetter(DeadLetter{Stage: rj.Task, Reason: rj.Reason, Record: rj.Record}); err != nil {
@@ -516,6 +537,18 @@ func (r *run) write(ctx context.Context, i int, w sdk.Writer, in <-chan item) er
 				return err
 			}
 			continue
+		}
+		if s.dropChanges {
+			narrowed, err := withoutDeletions(ctx, it.rec, s.Schema)
+			it.rec.Release()
+			if err != nil {
+				return r.fail(fmt.Errorf("sink %s: %w", s.Label(), err))
+			}
+			it.rec = narrowed
+			if it.rec.NumRows() == 0 {
+				it.rec.Release()
+				continue
+			}
 		}
 		res, err := w.Write(ctx, it.rec)
 		if err != nil {
@@ -576,8 +609,22 @@ func (r *run) acked(seq int) error {
 	}
 	r.ackMu.Lock()
 	r.savedCP = pos
+	onSaved := r.onSaved
 	r.ackMu.Unlock()
+	if onSaved != nil {
+		onSaved(pos)
+	}
 	return nil
+}
+
+// noSinkDeletes reports whether every sink holds deletions back.
+func (p *Prepared) noSinkDeletes() bool {
+	for _, s := range p.Sinks {
+		if !s.dropChanges {
+			return false
+		}
+	}
+	return true
 }
 
 // rowValues renders one row for messages and dead letters.

@@ -1,0 +1,308 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/arrow/util"
+
+	"github.com/sluice-dev/sluice/engine/plan"
+	"github.com/sluice-dev/sluice/sdk"
+)
+
+// An event flow's run lasts as long as its subscription. Events travel the
+// same path as a read's batches; what differs is how checkpoints arise:
+// the engine closes a micro-batch after BatchSize events or BatchWindow
+// after its first one, and the checkpoint that follows it makes every sink
+// commit before the replay position is stored. A stop (RunOptions.Stop)
+// ends the subscription, commits what arrived and ends the run as a
+// success; a cancelled context abandons what was not committed, which the
+// next run receives again from the stored position.
+
+// withChangeType is an event source's schema: the entity's fields, then
+// the change type.
+func withChangeType(s *arrow.Schema) *arrow.Schema {
+	if changeIndex(s) >= 0 {
+		return s
+	}
+	fields := append(append([]arrow.Field(nil), s.Fields()...),
+		arrow.Field{Name: sdk.ChangeTypeField, Type: arrow.BinaryTypes.String})
+	md := s.Metadata()
+	return arrow.NewSchema(fields, &md)
+}
+
+// changeIndex is the position of the change-type column, or -1.
+func changeIndex(s *arrow.Schema) int {
+	idx := s.FieldIndices(sdk.ChangeTypeField)
+	if len(idx) != 1 {
+		return -1
+	}
+	return idx[0]
+}
+
+func removeField(s *arrow.Schema, i int) *arrow.Schema {
+	fields := append(append([]arrow.Field(nil), s.Fields()[:i]...), s.Fields()[i+1:]...)
+	md := s.Metadata()
+	return arrow.NewSchema(fields, &md)
+}
+
+// countDeletes counts the rows of rec that are deletions.
+func countDeletes(rec arrow.RecordBatch) int64 {
+	col := changeIndex(rec.Schema())
+	if col < 0 {
+		return 0
+	}
+	vals, ok := rec.Column(col).(*array.String)
+	if !ok {
+		return 0
+	}
+	var n int64
+	for i := 0; i < vals.Len(); i++ {
+		if vals.IsValid(i) && vals.Value(i) == sdk.ChangeDelete {
+			n++
+		}
+	}
+	return n
+}
+
+// withoutDeletions is rec for a sink that does not apply deletions: the
+// deletion rows and the change-type column removed. The caller releases
+// the result.
+func withoutDeletions(ctx context.Context, rec arrow.RecordBatch, schema *arrow.Schema) (arrow.RecordBatch, error) {
+	col := changeIndex(rec.Schema())
+	if col < 0 {
+		rec.Retain()
+		return rec, nil
+	}
+	cols := make([]arrow.Array, 0, rec.NumCols()-1)
+	for i, c := range rec.Columns() {
+		if i != col {
+			cols = append(cols, c)
+		}
+	}
+	narrowed := array.NewRecordBatch(schema, cols, rec.NumRows())
+	defer narrowed.Release()
+	deletes := countDeletes(rec)
+	if deletes == 0 {
+		narrowed.Retain()
+		return narrowed, nil
+	}
+	vals := rec.Column(col).(*array.String)
+	keep := array.NewBooleanBuilder(memory.DefaultAllocator)
+	defer keep.Release()
+	for i := 0; i < vals.Len(); i++ {
+		keep.Append(!(vals.IsValid(i) && vals.Value(i) == sdk.ChangeDelete))
+	}
+	mask := keep.NewBooleanArray()
+	defer mask.Release()
+	return compute.FilterRecordBatch(ctx, narrowed, mask, compute.DefaultFilterOptions())
+}
+
+// subscribe runs the flow's subscription, feeding ch.
+func (r *run) subscribe(ctx context.Context, ch chan<- item, resume []byte, stop <-chan struct{}) error {
+	p := r.p
+	es := p.Source.(sdk.EventSource)
+	trig := p.Flow.Trigger
+	opts := maps.Clone(p.Flow.Source.Options)
+	if opts == nil {
+		opts = sdk.Values{}
+	}
+	maps.Copy(opts, trig.EventOptions)
+	s := &eventSender{r: r, ch: ch, batchSize: int64(max(1, trig.BatchSize)), window: trig.BatchWindow,
+		acks: make(chan []byte, 16)}
+	if s.window <= 0 {
+		s.window = plan.DefaultEventBatchWindow
+	}
+	r.ackMu.Lock()
+	r.onSaved = s.saved
+	r.ackMu.Unlock()
+
+	subCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stopped := make(chan struct{})
+	if stop != nil {
+		go func() {
+			select {
+			case <-stop:
+				close(stopped)
+				cancel()
+			case <-subCtx.Done():
+			}
+		}()
+	}
+	var fields []string
+	if len(p.Flow.Source.Fields) > 0 {
+		fields = p.Flow.Source.Fields
+	}
+	err := es.Subscribe(subCtx, sdk.SubscribeRequest{
+		Entity: p.Flow.Source.Entity, Options: opts, Position: resume, Limits: p.opts.Limits, Fields: fields,
+	}, s)
+	wasStopped := false
+	select {
+	case <-stopped:
+		wasStopped = true
+	default:
+	}
+	if err != nil && !(wasStopped && ctx.Err() == nil) {
+		s.close()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	if !wasStopped && err == nil {
+		// A subscription has no natural end; one that ended by itself
+		// while nobody asked it to stop lost its feed.
+		s.close()
+		return errors.New("the event subscription ended unexpectedly")
+	}
+	// Stopped: what arrived is committed and checkpointed.
+	return s.finish(ctx)
+}
+
+// eventSender is the EventSender a subscription writes into; it closes
+// micro-batches by count and by time.
+type eventSender struct {
+	r         *run
+	ch        chan<- item
+	batchSize int64
+	window    time.Duration
+	acks      chan []byte
+
+	mu      sync.Mutex
+	pending int64  // events since the last checkpoint
+	lastPos []byte // position after the last event received
+	timer   *time.Timer
+	closed  bool
+}
+
+var _ sdk.EventSender = (*eventSender)(nil)
+
+func (s *eventSender) Send(rec arrow.RecordBatch, position []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return errors.New("the run has ended")
+	}
+	if rec != nil && rec.NumRows() > 0 {
+		if err := s.checkSchema(rec.Schema()); err != nil {
+			return s.r.fail(err)
+		}
+		s.r.count.read.Add(rec.NumRows())
+		s.r.count.arrowBytes.Add(util.TotalRecordSize(rec))
+		rec.Retain()
+		select {
+		case s.ch <- item{rec: rec}:
+		case <-s.r.ctx.Done():
+			rec.Release()
+			return s.r.ctx.Err()
+		}
+		s.pending += rec.NumRows()
+	}
+	if position != nil {
+		s.lastPos = append([]byte(nil), position...)
+	}
+	switch {
+	case s.pending >= s.batchSize:
+		return s.flushLocked()
+	case s.pending == 0 && rec == nil && position != nil:
+		// A keep-alive moved the position with nothing pending: store it,
+		// so a restart does not replay an idle stretch.
+		return s.flushLocked()
+	case s.pending > 0 && s.timer == nil:
+		s.timer = time.AfterFunc(s.window, s.flushOnTimer)
+	}
+	return nil
+}
+
+// checkSchema makes sure a connector sends what the tasks were compiled
+// for, naming the difference.
+func (s *eventSender) checkSchema(got *arrow.Schema) error {
+	want := s.r.p.SourceEntity.Schema
+	if got.Equal(want) {
+		return nil
+	}
+	return fmt.Errorf("source %s sent change events with fields (%s), expected (%s)",
+		s.r.p.Flow.Source.Type, fieldNames(got), fieldNames(want))
+}
+
+func (s *eventSender) flushOnTimer() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.timer = nil
+	if s.closed || s.pending == 0 {
+		return
+	}
+	_ = s.flushLocked() // a failure has already been recorded by the run
+}
+
+// flushLocked closes the micro-batch: a checkpoint at the last position.
+func (s *eventSender) flushLocked() error {
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+	if s.lastPos == nil {
+		return nil // nothing to resume from yet; the next batch will carry one
+	}
+	select {
+	case s.ch <- item{checkpoint: s.lastPos}:
+	case <-s.r.ctx.Done():
+		return s.r.ctx.Err()
+	}
+	s.pending = 0
+	return nil
+}
+
+// close stops the timer; nothing is sent after it.
+func (s *eventSender) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+}
+
+// finish flushes the last micro-batch after a stop.
+func (s *eventSender) finish(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var err error
+	if s.pending > 0 {
+		err = s.flushLocked()
+	}
+	s.closed = true
+	if err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// saved hears that pos was stored; the connector learns it through Acked.
+// Acknowledgements are cumulative, so when the connector lags, older ones
+// make room for the newest.
+func (s *eventSender) saved(pos []byte) {
+	for {
+		select {
+		case s.acks <- pos:
+			return
+		default:
+		}
+		select {
+		case <-s.acks:
+		default:
+		}
+	}
+}
+
+func (s *eventSender) Acked() <-chan []byte { return s.acks }
