@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,6 +34,33 @@ func newRunCommand(g *globals) *cobra.Command {
 				return err
 			}
 			ro := engine.RunOptions{}
+			if p.Flow.Trigger.Kind == "event" {
+				// An event flow runs until stopped: the first signal
+				// commits what arrived and stops, a second abandons it.
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithCancel(context.WithoutCancel(ctx))
+				defer cancel()
+				stop := make(chan struct{})
+				ro.Stop = stop
+				sigs := make(chan os.Signal, 2)
+				signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+				defer signal.Stop(sigs)
+				go func() {
+					select {
+					case <-sigs:
+					case <-ctx.Done():
+						return
+					}
+					fmt.Fprintln(os.Stderr, "Stopping: committing the events received so far (interrupt again to abandon them).")
+					close(stop)
+					select {
+					case <-sigs:
+						cancel()
+					case <-ctx.Done():
+					}
+				}()
+				fmt.Fprintf(os.Stderr, "Following change events of %s %s; interrupt to stop.\n", p.Flow.Source.Type, p.Flow.Source.Entity)
+			}
 			var bar *progressLine
 			if !asJSON && isTerminal(os.Stderr) {
 				bar = &progressLine{w: os.Stderr, start: time.Now()}

@@ -32,6 +32,9 @@ type RunRequest struct {
 	Window *state.Window
 	// OnProgress receives the counters while the run goes on.
 	OnProgress func(engine.Stats)
+	// Stop, when closed, ends an event flow's run gracefully (see
+	// engine.RunOptions.Stop).
+	Stop <-chan struct{}
 }
 
 // Runner executes one run of a flow and reports how it ended. It must
@@ -58,7 +61,8 @@ func EngineRunner(prepare Preparer, deadLetterDir string) Runner {
 		if w := req.Window; w != nil {
 			window = &sdk.Window{Cursor: w.Cursor, From: w.From, To: w.To}
 		}
-		return p.Run(ctx, engine.RunOptions{RunID: req.RunID, OnProgress: req.OnProgress, ProgressEvery: time.Second, Window: window})
+		return p.Run(ctx, engine.RunOptions{RunID: req.RunID, OnProgress: req.OnProgress, ProgressEvery: time.Second,
+			Window: window, Stop: req.Stop})
 	}
 }
 
@@ -110,6 +114,12 @@ type flowEntry struct {
 	running  *activeRun
 	lastRun  *state.Run
 	loadedAt time.Time
+	// fileHash is the content hash of the flow's file when it was last
+	// loaded: an event flow restarts its subscription only when it changed.
+	fileHash string
+	// held keeps an event flow from resubscribing after its run was
+	// cancelled through the API, until it is run or activated again.
+	held bool
 }
 
 type activeRun struct {
@@ -118,7 +128,13 @@ type activeRun struct {
 	done   chan struct{}
 	mu     sync.Mutex
 	stats  engine.Stats
+	// stop ends an event flow's subscription gracefully.
+	stop     chan struct{}
+	stopOnce sync.Once
 }
+
+// stopGracefully asks an event run to commit what it has and end.
+func (ar *activeRun) stopGracefully() { ar.stopOnce.Do(func() { close(ar.stop) }) }
 
 // Daemon runs the flows of one directory.
 type Daemon struct {
@@ -141,8 +157,10 @@ type Daemon struct {
 	stopRuns context.CancelCauseFunc
 	stopLoop context.CancelFunc
 	loopDone chan struct{}
-	wg       sync.WaitGroup
-	ready    bool
+	// drained closes when Shutdown begins.
+	drained chan struct{}
+	wg      sync.WaitGroup
+	ready   bool
 }
 
 // New makes a daemon; Start loads the flows and starts the scheduler.
@@ -160,11 +178,12 @@ func New(opts Options) *Daemon {
 		opts.RetryEvery = 5 * time.Second
 	}
 	d := &Daemon{
-		opts:  opts,
-		log:   opts.Logger,
-		flows: map[string]*flowEntry{},
-		runs:  map[string]*activeRun{},
-		wake:  make(chan struct{}, 1),
+		opts:    opts,
+		log:     opts.Logger,
+		flows:   map[string]*flowEntry{},
+		runs:    map[string]*activeRun{},
+		wake:    make(chan struct{}, 1),
+		drained: make(chan struct{}),
 	}
 	d.metrics = newMetrics(d)
 	return d
@@ -239,6 +258,12 @@ func (d *Daemon) Reload(ctx context.Context) error {
 		d.log.Log(ctx, lvl, "flow diagnostic", attrs...)
 	}
 
+	hashes := map[string]string{}
+	for _, f := range cfg.Flows {
+		if _, done := hashes[f.File]; !done {
+			hashes[f.File] = fileHash(f.File)
+		}
+	}
 	// Flow states are read before taking the lock: the store may be slow.
 	known := map[string]*state.FlowState{}
 	for _, f := range cfg.Flows {
@@ -271,7 +296,19 @@ func (d *Daemon) Reload(ctx context.Context) error {
 		} else if e.flow != f {
 			d.log.Info("flow reloaded", "flow", f.Name, "file", f.File)
 		}
-		e.flow, e.loadedAt = f, now
+		changed := e.fileHash != hashes[f.File]
+		e.flow, e.loadedAt, e.fileHash = f, now, hashes[f.File]
+		if f.Trigger.Kind == "event" {
+			if e.running != nil && changed {
+				// The new version subscribes once the old one has
+				// committed what it holds (see execute).
+				d.log.Info("event flow changed: restarting its subscription", "flow", f.Name)
+				e.running.stopGracefully()
+			}
+			d.followLocked(e)
+		} else if e.running != nil && e.running.rec.Trigger == "event" {
+			e.running.stopGracefully() // no longer an event flow
+		}
 		key := scheduleKey(f.Trigger)
 		if key != e.key || e.sched == nil && f.Trigger.Kind == "schedule" {
 			e.key = key
@@ -293,6 +330,9 @@ func (d *Daemon) Reload(ctx context.Context) error {
 				d.log.Info("flow removed", "flow", name)
 				d.heap.setNext(e, time.Time{})
 				delete(d.flows, name)
+				if e.running != nil && e.running.rec.Trigger == "event" {
+					e.running.stopGracefully()
+				}
 			}
 		}
 	}
@@ -381,7 +421,12 @@ func (d *Daemon) RunNow(name string) (*state.Run, error) {
 	if e.running != nil {
 		return nil, fmt.Errorf("%w (run %s)", ErrAlreadyRunning, e.running.rec.ID)
 	}
-	r := d.startLocked(e, "api", time.Time{})
+	trigger := "api"
+	if e.flow.Trigger.Kind == "event" {
+		e.held = false
+		trigger = "event"
+	}
+	r := d.startLocked(e, trigger, time.Time{})
 	cp := *r
 	return &cp, nil
 }
@@ -392,7 +437,7 @@ func (d *Daemon) startLocked(e *flowEntry, trigger string, tick time.Time) *stat
 	rec := &state.Run{ID: engine.NewRunID(), Flow: e.name, Trigger: trigger, Status: state.Running,
 		ScheduledAt: tick, StartedAt: now}
 	ctx, cancel := context.WithCancelCause(d.runCtx)
-	ar := &activeRun{rec: rec, cancel: cancel, done: make(chan struct{})}
+	ar := &activeRun{rec: rec, cancel: cancel, done: make(chan struct{}), stop: make(chan struct{})}
 	e.running = ar
 	d.runs[rec.ID] = ar
 	d.wg.Add(1)
@@ -427,7 +472,7 @@ func (d *Daemon) execute(ctx context.Context, e *flowEntry, f *plan.Flow, ar *ac
 	log.Info("run started", "trigger", rec.Trigger)
 
 	lastSave := time.Now()
-	res := d.opts.Runner(ctx, f, RunRequest{RunID: rec.ID, Checkpoints: store, Window: rec.Window,
+	res := d.opts.Runner(ctx, f, RunRequest{RunID: rec.ID, Checkpoints: store, Window: rec.Window, Stop: ar.stop,
 		OnProgress: func(s engine.Stats) {
 			ar.mu.Lock()
 			ar.stats = s
@@ -518,6 +563,9 @@ func (d *Daemon) execute(ctx context.Context, e *flowEntry, f *plan.Flow, ar *ac
 		e.running = nil
 	}
 	delete(d.runs, rec.ID)
+	if rec.Trigger == "event" {
+		d.afterEventRunLocked(e, fin, failures)
+	}
 	d.mu.Unlock()
 	d.metrics.running.Dec()
 	ar.cancel(nil)
@@ -576,6 +624,13 @@ func (d *Daemon) Cancel(id string) error {
 		}
 		return fmt.Errorf("%w: %s", ErrNotRunning, id)
 	}
+	d.mu.Lock()
+	if ar.rec.Trigger == "event" {
+		if e := d.flows[ar.rec.Flow]; e != nil && e.running == ar {
+			e.held = true // or it would resubscribe at once
+		}
+	}
+	d.mu.Unlock()
 	ar.cancel(errors.New("cancelled through the API"))
 	return nil
 }
@@ -601,6 +656,10 @@ func (d *Daemon) SetActive(ctx context.Context, name string, active bool) error 
 		e.active, e.reason = active, reason
 		if active {
 			e.failures = 0
+			e.held = false
+			d.followLocked(e)
+		} else if e.running != nil && e.running.rec.Trigger == "event" {
+			e.running.stopGracefully()
 		}
 	}
 	d.mu.Unlock()
@@ -611,9 +670,19 @@ func (d *Daemon) SetActive(ctx context.Context, name string, active bool) error 
 // ends, then they are cancelled (and recorded as cancelled).
 func (d *Daemon) Shutdown(ctx context.Context) error {
 	d.mu.Lock()
+	if !d.draining {
+		close(d.drained)
+	}
 	d.draining = true
 	d.ready = false
 	n := len(d.runs)
+	for _, ar := range d.runs {
+		if ar.rec.Trigger == "event" {
+			// A subscription never finishes by itself: it commits what
+			// it holds and ends.
+			ar.stopGracefully()
+		}
+	}
 	d.mu.Unlock()
 	if d.stopLoop != nil {
 		d.stopLoop()
@@ -671,6 +740,10 @@ type TriggerInfo struct {
 	End         *time.Time `json:"end,omitempty"`
 	MaxFailures int        `json:"max_failures,omitempty"`
 	Cursor      string     `json:"incremental_cursor,omitempty"`
+	// Event is what an event trigger follows, as its connector names it.
+	Event       string `json:"event,omitempty"`
+	BatchSize   int    `json:"batch_size,omitempty"`
+	BatchWindow string `json:"batch_window,omitempty"`
 }
 
 // Flows lists the loaded flows by name.
@@ -711,6 +784,13 @@ func (d *Daemon) infoLocked(e *flowEntry) FlowInfo {
 	}
 	if t.Incremental != nil {
 		ti.Cursor = t.Incremental.Cursor
+	}
+	if t.Kind == "event" {
+		ti.Event = fmt.Sprint(t.EventOptions["event"])
+		if t.EventOptions["event"] == nil {
+			ti.Event = f.Source.Type + " " + f.Source.Entity
+		}
+		ti.BatchSize, ti.BatchWindow = t.BatchSize, t.BatchWindow.String()
 	}
 	fi := FlowInfo{Name: e.name, File: f.File, Description: f.Description, Trigger: ti, Active: e.active,
 		Reason: e.reason, Failures: e.failures, LoadedAt: e.loadedAt, Flow: f, Diagnostics: []Diagnostic{}}

@@ -61,6 +61,8 @@ func (r *fakeRunner) run(ctx context.Context, f *plan.Flow, req RunRequest) *eng
 		if st == engine.StatusFailed {
 			res.Err = errors.New("source broke")
 		}
+	case <-req.Stop:
+		res.Status = engine.StatusSucceeded // an event run stopped gracefully
 	case <-ctx.Done():
 		res.Status, res.Err = engine.StatusCancelled, context.Cause(ctx)
 	}

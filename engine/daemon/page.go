@@ -271,6 +271,9 @@ func triggerText(t TriggerInfo) string {
 	if t.Cursor != "" {
 		parts = append(parts, "incremental on "+t.Cursor)
 	}
+	if t.Event != "" {
+		parts = append(parts, fmt.Sprintf("follows %s in batches of %d or %s", t.Event, t.BatchSize, t.BatchWindow))
+	}
 	if t.MaxFailures > 0 {
 		parts = append(parts, fmt.Sprintf("deactivates after %d failures", t.MaxFailures))
 	}
