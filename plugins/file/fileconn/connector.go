@@ -24,6 +24,7 @@ var (
 	_ sdk.EntityDescriber = (*Connector)(nil)
 	_ sdk.Source          = (*Connector)(nil)
 	_ sdk.Sink            = (*Connector)(nil)
+	_ sdk.WriteChecker    = (*Connector)(nil)
 )
 
 // New returns the file connector.

@@ -82,6 +82,9 @@ func (c *Connector) openWriter(ctx context.Context, req sdk.WriteRequest) (sdk.W
 	default:
 		return nil, fmt.Errorf("write mode %q: the file sink only appends (insert)", req.Mode)
 	}
+	if req.Deletes {
+		return nil, fmt.Errorf("deletes: %s: %s", deletesSummary, deletesDetail)
+	}
 	w := &writer{
 		opts:         opts,
 		StreamSchema: format.StreamSchema{PartitionBy: opts.partitionBy},
@@ -107,6 +110,23 @@ func (c *Connector) openWriter(ctx context.Context, req sdk.WriteRequest) (sdk.W
 		}
 	}
 	return w, nil
+}
+
+// The file sink refuses change-event deletes: it never rewrites a file,
+// so a delete could only be appended as a row, which readers would take
+// for a live record.
+const (
+	deletesSummary = "the file sink cannot delete records"
+	deletesDetail  = "it only appends files; remove deletes = true"
+)
+
+// CheckWrite refuses change-event deletes before the run, as OpenWriter
+// does.
+func (c *Connector) CheckWrite(ctx context.Context, req sdk.WriteRequest) sdk.Diagnostics {
+	if !req.Deletes {
+		return nil
+	}
+	return sdk.Diagnostics{sdk.Errorf([]string{"deletes"}, deletesSummary, deletesDetail)}
 }
 
 // safeRunID keeps the run id usable inside a file name.

@@ -227,6 +227,8 @@ type sinkOptions struct {
 	truncateNanos  bool
 	partSize       int64
 	maxRetries     int
+	// deletes is the engine's: apply change-event deletes (WriteRequest.Deletes).
+	deletes bool
 }
 
 func parseSinkOptions(v sdk.Values, entity string) (sinkOptions, error) {

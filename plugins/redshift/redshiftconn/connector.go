@@ -45,6 +45,7 @@ var (
 	_ sdk.EntityDescriber = (*Connector)(nil)
 	_ sdk.Source          = (*Connector)(nil)
 	_ sdk.Sink            = (*Connector)(nil)
+	_ sdk.WriteChecker    = (*Connector)(nil)
 )
 
 // New returns an unconfigured Redshift connector.
@@ -86,7 +87,7 @@ func (c *Connector) Spec() sdk.Spec {
 		Name:    "redshift",
 		Version: Version,
 		Description: "Amazon Redshift (or PostgreSQL): bulk loads through staged gzip CSV and COPY with insert, upsert, " +
-			"update and delete; reads of tables and queries with an incremental cursor.",
+			"update and delete, and change-event deletes with upsert and update; reads of tables and queries with an incremental cursor.",
 		Capabilities: []sdk.Capability{sdk.CapSource, sdk.CapSink, sdk.CapEntities, sdk.CapCheck},
 		Connection:   sdk.ConfigSchema{Attributes: connectionAttributes},
 		Source:       sdk.ConfigSchema{Attributes: sourceAttributes},

@@ -42,6 +42,40 @@
 // load with backoff; any other error rolls everything back, and Close
 // without Commit discards the staged rows.
 //
+// # Change events (deletes)
+//
+// When the flow asks for deletes (WriteRequest.Deletes), the records are
+// change events: each carries sdk.ChangeTypeField ("_change_type": CREATE,
+// UPDATE, DELETE or UNDELETE), and the write mode must be upsert or update
+// (insert matches no key, delete deletes every record): OpenWriter and
+// CheckWrite refuse anything else, on the deletes attribute, as they do
+// records without a string _change_type. The change type is never a
+// column: it is staged as a BOOLEAN __sluice_deleted beside the sequence
+// column (field names the loader reserves, so no loaded column can meet
+// them), and the staging table is CREATE TEMP TABLE … AS SELECT <loaded
+// columns> … WHERE 1 = 0 rather than LIKE, which would copy the target's
+// NOT NULL constraints onto columns a delete leaves NULL:
+//
+//	CREATE TEMP TABLE stage AS SELECT cols, seq, deleted FROM target WHERE 1 = 0
+//	COPY stage …
+//	CREATE TEMP TABLE dedup AS … (the last event per key, delete or not)
+//	upsert: DELETE FROM target USING dedup (every key of the load)
+//	        INSERT INTO target SELECT … FROM dedup WHERE NOT deleted
+//	update: DELETE FROM target USING dedup … AND deleted
+//	        UPDATE target … FROM dedup … AND NOT deleted
+//
+// A key ends as its last event in the load says: created then deleted
+// ends deleted, deleted then undeleted ends present. A delete stages its
+// key and NULLs; its other fields are neither loaded nor checked, and a
+// delete of a key the table lacks changes nothing. Deletes are accepted
+// rows, staged and counted by COPY with the others, so the engine counts
+// them as written (a delete that matched nothing too); loading the same
+// events again leaves the table as it was. A row with a null key or one
+// its column cannot hold, or whose change type is null or none of the
+// four, is rejected. Without deletes, a field named _change_type is an
+// ordinary column. Not verified on a real cluster: how Redshift
+// distributes the CREATE TABLE AS staging table (temporary either way).
+//
 // Tables are created when missing with the type mapping of
 // reference/redshift-loading.md (strings are VARCHAR(65535), never TEXT).
 // A field without a column adds a nullable column, fails, or is left out,

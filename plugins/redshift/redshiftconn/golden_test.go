@@ -27,6 +27,7 @@ type recorder struct {
 	stmts    []string
 	columns  map[string][][]string // table name -> information_schema rows
 	copied   string                // pg_last_copy_count answer
+	stdin    bool                  // accept COPY … FROM STDIN (postgres mode), answering its line count
 	failCopy bool
 	closed   bool
 	// onCopy, when set, runs at the COPY (before failCopy); its error is
@@ -69,7 +70,12 @@ func (r *recorder) Query(ctx context.Context, sql string) ([][]string, error) {
 }
 
 func (r *recorder) CopyFrom(ctx context.Context, rd io.Reader, sql string) (int64, error) {
-	return 0, errors.New("Redshift has no COPY FROM STDIN")
+	if !r.stdin {
+		return 0, errors.New("Redshift has no COPY FROM STDIN")
+	}
+	r.stmts = append(r.stmts, sql)
+	b, err := io.ReadAll(rd)
+	return int64(bytes.Count(b, []byte("\n"))), err
 }
 func (r *recorder) Closed() bool                    { return r.closed }
 func (r *recorder) Close(ctx context.Context) error { r.closed = true; return nil }

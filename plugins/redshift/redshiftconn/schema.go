@@ -28,19 +28,28 @@ type schemaPlan struct {
 	fields  []fieldPlan // the loaded fields, in record order
 	keys    []string    // folded
 	ignored []string    // fields left out (on_schema_change = ignore)
+	// change is the index of the change-event column (sdk.ChangeTypeField)
+	// when the writer applies deletes, else -1. It is read per row and
+	// never becomes a column.
+	change int
 }
 
 // foldFields folds the record's field names and refuses names the target
 // cannot hold or that collide after folding.
-func foldFields(d dialect, schema *arrow.Schema) ([]string, error) {
+// The field at index skip (the change-event column, or -1) is not a
+// column and is left out.
+func foldFields(d dialect, schema *arrow.Schema, skip int) ([]string, error) {
 	names := make([]string, schema.NumFields())
 	seen := map[string]string{}
 	for i, f := range schema.Fields() {
+		if i == skip {
+			continue
+		}
 		n := foldIdent(f.Name)
 		if err := d.checkIdent(n); err != nil {
 			return nil, fmt.Errorf("field %q: %v", f.Name, err)
 		}
-		if n == seqColumn || n == rnColumn {
+		if n == seqColumn || n == rnColumn || n == deletedColumn {
 			return nil, fmt.Errorf("field %q: the name is reserved for the loader's staging tables", f.Name)
 		}
 		if prev, dup := seen[n]; dup {
@@ -85,15 +94,24 @@ func inspect(ctx context.Context, s session, t tableName) ([]column, error) {
 // what the load does. It never changes an existing column's type: a field
 // whose type the column cannot hold is an error naming both.
 func planSchema(ctx context.Context, s session, d dialect, table tableName, schema *arrow.Schema, mode sdk.WriteMode, keys []string, o sinkOptions) (*schemaPlan, error) {
-	names, err := foldFields(d, schema)
+	p := &schemaPlan{change: -1}
+	if o.deletes {
+		i, err := changeTypeIndex(schema)
+		if err != nil {
+			return nil, err
+		}
+		p.change = i
+	}
+	names, err := foldFields(d, schema, p.change)
 	if err != nil {
 		return nil, err
 	}
 	byName := map[string]int{}
 	for i, n := range names {
-		byName[n] = i
+		if i != p.change {
+			byName[n] = i
+		}
 	}
-	p := &schemaPlan{}
 	keyed := mode != sdk.WriteInsert
 	if keyed && len(keys) == 0 {
 		return nil, fmt.Errorf("write mode %s needs key fields", mode)
@@ -127,6 +145,9 @@ func planSchema(ctx context.Context, s session, d dialect, table tableName, sche
 	}
 	var mismatches, missing []string
 	for i, f := range schema.Fields() {
+		if i == p.change {
+			continue
+		}
 		fp := fieldPlan{idx: i, field: f, name: names[i], key: contains(p.keys, names[i])}
 		fp.nonull = fp.key
 		if col, ok := cols[fp.name]; ok {

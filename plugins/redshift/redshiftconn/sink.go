@@ -71,6 +71,10 @@ func (c *Connector) openWriter(ctx context.Context, cfg connConfig, req sdk.Writ
 	default:
 		return nil, fmt.Errorf("write mode %q: want insert, upsert, update or delete", mode)
 	}
+	if err := checkDeletes(req).Err(); err != nil {
+		return nil, err
+	}
+	opts.deletes = req.Deletes
 	c.mu.Lock()
 	store := c.store
 	c.mu.Unlock()
@@ -150,6 +154,13 @@ func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) (sdk.WriteRes
 		}
 		cols[i] = batchColumn{enc: enc, arr: arr, nulls: arr.NullN() > 0, fp: fp}
 	}
+	var change *changeReader
+	if w.plan.change >= 0 {
+		var err error
+		if change, err = newChangeReader(rec.Column(w.plan.change)); err != nil {
+			return sdk.WriteResult{}, fmt.Errorf("redshift: %w", err)
+		}
+	}
 	n := int(rec.NumRows())
 	// Large batches encode in two halves at once; the halves are staged
 	// in order, so arrival order (and the sequence column) is kept.
@@ -158,13 +169,13 @@ func (w *writer) Write(ctx context.Context, rec arrow.RecordBatch) (sdk.WriteRes
 		mid := n / 2
 		done := make(chan struct{})
 		go func() {
-			parts[1] = w.encodeRange(cols, mid, n, w.seq)
+			parts[1] = w.encodeRange(cols, change, mid, n, w.seq)
 			close(done)
 		}()
-		parts[0] = w.encodeRange(cols, 0, mid, w.seq)
+		parts[0] = w.encodeRange(cols, change, 0, mid, w.seq)
 		<-done
 	} else {
-		parts[0] = w.encodeRange(cols, 0, n, w.seq)
+		parts[0] = w.encodeRange(cols, change, 0, n, w.seq)
 	}
 	w.seq += int64(n)
 	var res sdk.WriteResult
@@ -197,18 +208,32 @@ type encoded struct {
 
 // encodeRange encodes rows [from, to) as CSV chunks. The sequence number
 // of row i is seq0+i: increasing in arrival order across the stream.
-func (w *writer) encodeRange(cols []batchColumn, from, to int, seq0 int64) encoded {
+// With change (deletes), a delete row stages its key and NULL elsewhere:
+// its other fields are not loaded, so they are not checked either.
+func (w *writer) encodeRange(cols []batchColumn, change *changeReader, from, to int, seq0 int64) encoded {
 	var out encoded
 	keyed := w.mode != sdk.WriteInsert
 	buf := w.st.buffer()
 rows:
 	for i := from; i < to; i++ {
 		start := len(buf)
+		deleted := false
+		if change != nil {
+			var reason string
+			if deleted, reason = change.deleted(i); reason != "" {
+				out.rejected = append(out.rejected, sdk.RejectedRow{Row: i, Reason: reason})
+				continue
+			}
+		}
 		for c := range cols {
 			if c > 0 {
 				buf = append(buf, ',')
 			}
 			cl := &cols[c]
+			if deleted && !cl.fp.key {
+				buf = append(buf, nullSentinel...)
+				continue
+			}
 			if cl.nulls && cl.arr.IsNull(i) {
 				if cl.fp.nonull {
 					buf = buf[:start]
@@ -230,6 +255,9 @@ rows:
 		if keyed {
 			buf = append(buf, ',')
 			buf = strconv.AppendInt(buf, seq0+int64(i), 10)
+		}
+		if change != nil {
+			buf = strconv.AppendBool(append(buf, ','), deleted)
 		}
 		buf = append(buf, '\n')
 		out.rows++
@@ -357,7 +385,7 @@ func sameFields(a, b *schemaPlan) bool {
 }
 
 func (w *writer) loadSQL(plan *schemaPlan) *loadSQL {
-	q := &loadSQL{d: w.d, table: plan.table, mode: w.mode, keys: plan.keys,
+	q := &loadSQL{d: w.d, table: plan.table, mode: w.mode, keys: plan.keys, deletes: w.opts.deletes,
 		stage:   fmt.Sprintf("sluice_stage_%s_%d", w.id, w.loads),
 		dedup:   fmt.Sprintf("sluice_dedup_%s_%d", w.id, w.loads),
 		distKey: foldIdent(w.opts.distKey)}

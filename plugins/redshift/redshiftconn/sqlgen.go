@@ -7,10 +7,16 @@ import (
 	"github.com/sluice-dev/sluice/sdk"
 )
 
-// Column names the loader adds to its staging tables.
+// Column names the loader adds to its staging tables. Fields with these
+// names are refused (foldFields), so they never meet a loaded column.
 const (
 	seqColumn = "__sluice_seq" // arrival order of a staged row
 	rnColumn  = "__sluice_rn"  // its rank among rows sharing a key
+	// deletedColumn is true on a staged row that is a change event's
+	// delete. The merge only asks whether a key's last event removes it,
+	// so a BOOLEAN is enough; the change type's text stays out of the
+	// stage and out of the target.
+	deletedColumn = "__sluice_deleted"
 )
 
 // column is one target column.
@@ -26,7 +32,7 @@ type loadSQL struct {
 	d      dialect
 	table  tableName
 	mode   sdk.WriteMode
-	cols   []string // staged columns, in CSV order, without the sequence column
+	cols   []string // staged columns, in CSV order, without the loader's own
 	keys   []string
 	stage  string // temp table names (temp tables cannot be schema-qualified)
 	dedup  string
@@ -35,6 +41,9 @@ type loadSQL struct {
 	// Redshift table attributes, used only when the loader creates the table.
 	distKey string
 	sortKey []string
+	// deletes stages each row's change-event marker (deletedColumn) and
+	// merges deletes along with the upsert or update.
+	deletes bool
 }
 
 // keyed reports whether the mode matches rows by key, and so stages a
@@ -89,6 +98,15 @@ func (s *loadSQL) lock() string {
 }
 
 func (s *loadSQL) createStage() []string {
+	if s.deletes {
+		// A delete row carries its key and nulls, so the stage must take
+		// NULL in every other column. LIKE copies the target's NOT NULL
+		// constraints (in both databases); CREATE TABLE AS copies only the
+		// column types, and holds just the loaded columns, so the marker
+		// columns cannot meet a target column of the same name.
+		return []string{fmt.Sprintf("CREATE TEMP TABLE %s AS\nSELECT %s, CAST(NULL AS BIGINT) AS %s, CAST(NULL AS BOOLEAN) AS %s\nFROM %s\nWHERE 1 = 0",
+			quoteIdent(s.stage), identList(s.cols), quoteIdent(seqColumn), quoteIdent(deletedColumn), s.table)}
+	}
 	stmts := []string{fmt.Sprintf("CREATE TEMP TABLE %s (LIKE %s)", quoteIdent(s.stage), s.table)}
 	if s.keyed() {
 		stmts = append(stmts, fmt.Sprintf("ALTER TABLE %s ADD COLUMN %s BIGINT", quoteIdent(s.stage), quoteIdent(seqColumn)))
@@ -110,6 +128,9 @@ func (s *loadSQL) copyColumns() string {
 	cols := s.cols
 	if s.keyed() {
 		cols = append(append([]string(nil), s.cols...), seqColumn)
+	}
+	if s.deletes {
+		cols = append(cols, deletedColumn)
 	}
 	return identList(cols)
 }
@@ -161,8 +182,14 @@ func likeEscape(s string) string {
 
 // dedupe keeps, for each key, the staged row that arrived last (highest
 // sequence number): the stated rule for duplicate keys within one load.
+// With deletes the last row may be a delete, and it wins like any other:
+// a record created and then deleted in one load ends deleted.
 func (s *loadSQL) dedupe() string {
-	cols := identList(s.cols)
+	kept := s.cols
+	if s.deletes {
+		kept = append(append([]string(nil), s.cols...), deletedColumn)
+	}
+	cols := identList(kept)
 	return fmt.Sprintf("CREATE TEMP TABLE %s AS\nSELECT %s\nFROM (\n  SELECT %s, ROW_NUMBER() OVER (PARTITION BY %s ORDER BY %s DESC) AS %s\n  FROM %s\n) AS s\nWHERE %s = 1",
 		quoteIdent(s.dedup), cols, cols, identList(s.keys), quoteIdent(seqColumn), quoteIdent(rnColumn),
 		quoteIdent(s.stage), quoteIdent(rnColumn))
@@ -179,23 +206,38 @@ func (s *loadSQL) keyMatch() string {
 // merge applies the de-duplicated rows to the target. Upsert is DELETE +
 // INSERT on both databases: Redshift has no ON CONFLICT (constraints are
 // informational), and the two statements run in the load's transaction.
+//
+// With deletes, upsert's DELETE already removes every key the load
+// touches, so a key whose last event is a delete simply is not inserted
+// again; update deletes those keys first and updates the others. Either
+// way a delete of a key the target lacks matches nothing.
 func (s *loadSQL) merge() []string {
 	deleteMatched := fmt.Sprintf("DELETE FROM %s\nUSING %s\nWHERE %s", s.table, quoteIdent(s.dedup), s.keyMatch())
+	marker := quoteIdent(s.dedup) + "." + quoteIdent(deletedColumn)
 	switch s.mode {
 	case sdk.WriteUpsert:
-		return []string{deleteMatched,
-			fmt.Sprintf("INSERT INTO %s (%s)\nSELECT %s FROM %s", s.table, identList(s.cols), identList(s.cols), quoteIdent(s.dedup))}
+		insert := fmt.Sprintf("INSERT INTO %s (%s)\nSELECT %s FROM %s", s.table, identList(s.cols), identList(s.cols), quoteIdent(s.dedup))
+		if s.deletes {
+			insert += "\nWHERE NOT " + marker
+		}
+		return []string{deleteMatched, insert}
 	case sdk.WriteUpdate:
+		var stmts []string
+		live := ""
+		if s.deletes {
+			stmts = append(stmts, deleteMatched+"\nAND "+marker)
+			live = "\nAND NOT " + marker
+		}
 		var sets []string
 		for _, c := range s.cols {
 			if !contains(s.keys, c) {
 				sets = append(sets, fmt.Sprintf("%s = %s.%s", quoteIdent(c), quoteIdent(s.dedup), quoteIdent(c)))
 			}
 		}
-		if len(sets) == 0 {
-			return nil
+		if len(sets) > 0 {
+			stmts = append(stmts, fmt.Sprintf("UPDATE %s\nSET %s\nFROM %s\nWHERE %s%s", s.table, strings.Join(sets, ",\n    "), quoteIdent(s.dedup), s.keyMatch(), live))
 		}
-		return []string{fmt.Sprintf("UPDATE %s\nSET %s\nFROM %s\nWHERE %s", s.table, strings.Join(sets, ",\n    "), quoteIdent(s.dedup), s.keyMatch())}
+		return stmts
 	case sdk.WriteDelete:
 		return []string{deleteMatched}
 	}

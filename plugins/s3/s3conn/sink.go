@@ -176,6 +176,25 @@ func safeRunID(id string) string {
 	}, id)
 }
 
+// The s3 sink refuses change-event deletes: it never rewrites an object,
+// so a delete could only be added as a row, which readers would take for
+// a live record.
+const (
+	deletesSummary = "the s3 sink cannot delete records"
+	deletesDetail  = "it only adds objects; remove deletes = true"
+)
+
+var _ sdk.WriteChecker = (*Connector)(nil)
+
+// CheckWrite refuses change-event deletes before the run, as OpenWriter
+// does.
+func (c *Connector) CheckWrite(ctx context.Context, req sdk.WriteRequest) sdk.Diagnostics {
+	if !req.Deletes {
+		return nil
+	}
+	return sdk.Diagnostics{sdk.Errorf([]string{"deletes"}, deletesSummary, deletesDetail)}
+}
+
 // OpenWriter starts a write stream. Nothing becomes visible before
 // Commit: large objects stay open multipart uploads, small ones stay in
 // memory, and Close without Commit aborts the uploads.
@@ -191,6 +210,9 @@ func (c *Connector) OpenWriter(ctx context.Context, req sdk.WriteRequest) (sdk.W
 	case "", sdk.WriteInsert:
 	default:
 		return nil, fmt.Errorf("write mode %q: the s3 sink only adds objects (insert)", req.Mode)
+	}
+	if req.Deletes {
+		return nil, fmt.Errorf("deletes: %s: %s", deletesSummary, deletesDetail)
 	}
 	// Finding out that the bucket is missing at the first part would
 	// waste the run.
