@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sort"
 	"strings"
@@ -38,6 +39,9 @@ type Connector struct {
 	credSource string
 	endpoint   string
 	bucket     string // the connection's default bucket
+	// log takes the warnings of subscriptions (skipped malformed records);
+	// nil is slog's default logger, which sdk/serve points at stderr.
+	log *slog.Logger
 }
 
 var (
@@ -47,6 +51,7 @@ var (
 	_ sdk.EntityDescriber = (*Connector)(nil)
 	_ sdk.Source          = (*Connector)(nil)
 	_ sdk.Sink            = (*Connector)(nil)
+	_ sdk.EventSource     = (*Connector)(nil)
 )
 
 // New returns the S3 connector, unconfigured.
@@ -57,11 +62,12 @@ func (c *Connector) Spec() sdk.Spec {
 	return sdk.Spec{
 		Name:         "s3",
 		Version:      Version,
-		Description:  "CSV, JSON Lines and Parquet objects in Amazon S3 and S3-compatible stores.",
-		Capabilities: []sdk.Capability{sdk.CapSource, sdk.CapSink, sdk.CapEntities, sdk.CapCheck},
+		Description:  "CSV, JSON Lines and Parquet objects in Amazon S3 and S3-compatible stores; new objects under a prefix as change events.",
+		Capabilities: []sdk.Capability{sdk.CapSource, sdk.CapSink, sdk.CapEntities, sdk.CapCheck, sdk.CapEvents},
 		Connection:   sdk.ConfigSchema{Attributes: connectionAttributes},
 		Source:       sdk.ConfigSchema{Attributes: sourceAttributes},
 		Sink:         sdk.ConfigSchema{Attributes: sinkAttributes},
+		Events:       sdk.ConfigSchema{Attributes: eventAttributes},
 	}
 }
 

@@ -1,7 +1,7 @@
-// Package s3conn is the S3 connector: a source and a sink for CSV, JSON
-// Lines and Parquet objects in Amazon S3 and S3-compatible stores, with
-// aws-sdk-go-v2. The formats themselves are package sdk/format, shared
-// with the file connector.
+// Package s3conn is the S3 connector: a source, an event source and a sink
+// for CSV, JSON Lines and Parquet objects in Amazon S3 and S3-compatible
+// stores, with aws-sdk-go-v2. The formats themselves are package
+// sdk/format, shared with the file connector.
 //
 // Connection. region; endpoint (path-style addressing by default when set);
 // credentials from static keys, a shared-config profile, an assumed role
@@ -22,6 +22,23 @@
 // it are read. Last-modified times have one-second resolution, so an
 // object written in the same second as the checkpointed one and sorting
 // before its key is not picked up.
+//
+// Events. As an event source (a flow's `trigger "event"`), the connector
+// lists the source's bucket + prefix every poll_interval (default 30s) and
+// reads every object that appeared since its position, with the source
+// block's options as Read takes them, into CREATE events: the entity's
+// fields, then _change_type. poll_interval, settle and start are
+// attributes of the trigger block. The position is readable JSON,
+// {"after":"<last modified>","keys":[...]}: a watermark on last-modified
+// times with the keys delivered in its second. Objects younger than
+// settle (default 5s, by the store's clock) wait for a later poll so that
+// uploads in flight are not overtaken, and an object that shows up below
+// the watermark while the subscription runs (a long upload) is delivered
+// too. Without a stored position, start = "latest" (the default) delivers
+// only objects that appear after the subscription starts, "earliest" every
+// object under the prefix first. Malformed rows are skipped with a
+// warning naming s3://bucket/key:line, since an event stream has no
+// Reject; events.go explains the design and what it leaves uncovered.
 //
 // Writing. Objects are named <prefix>/<partition>/<file_prefix>-<run
 // id>-<n>.<ext>; the prefix takes {flow}, {run_id}, {yyyy}, {mm}, {dd} and

@@ -14,6 +14,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/sluice-dev/sluice/sdk"
@@ -88,18 +89,41 @@ type object struct {
 func (o *object) location(bucket string) string { return "s3://" + bucket + "/" + o.key }
 
 // listObjects lists the objects under prefix that the glob matches, in key
-// order, paging through listings of any length.
+// order, paging through listings of any length. Finding none is an error.
 func (c *Connector) listObjects(ctx context.Context, o *sourceOptions) ([]object, error) {
+	objs, _, err := c.listMatching(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	if len(objs) == 0 {
+		what := "s3://" + o.bucket + "/" + o.prefix
+		if o.glob != "" {
+			what += " matching " + o.glob
+		}
+		return nil, fmt.Errorf("no objects under %s", what)
+	}
+	return objs, nil
+}
+
+// listMatching is listObjects without the error for an empty listing. It
+// also returns the server's time when the listing began, from the
+// response's Date (zero without one): last-modified times come from that
+// clock, whatever this machine's says.
+func (c *Connector) listMatching(ctx context.Context, o *sourceOptions) ([]object, time.Time, error) {
 	var pat []string
 	if o.glob != "" {
 		pat = strings.Split(o.glob, "/")
 	}
 	var objs []object
+	var serverTime time.Time
 	p := s3.NewListObjectsV2Paginator(c.client, &s3.ListObjectsV2Input{Bucket: aws.String(o.bucket), Prefix: aws.String(o.prefix)})
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, c.wrap(err, "list", o.bucket, o.prefix)
+			return nil, time.Time{}, c.wrap(err, "list", o.bucket, o.prefix)
+		}
+		if serverTime.IsZero() {
+			serverTime, _ = awsmiddleware.GetServerTime(page.ResultMetadata)
 		}
 		for _, obj := range page.Contents {
 			key := aws.ToString(obj.Key)
@@ -122,14 +146,7 @@ func (c *Connector) listObjects(ctx context.Context, o *sourceOptions) ([]object
 		}
 	}
 	sort.Slice(objs, func(i, j int) bool { return objs[i].key < objs[j].key })
-	if len(objs) == 0 {
-		what := "s3://" + o.bucket + "/" + o.prefix
-		if o.glob != "" {
-			what += " matching " + o.glob
-		}
-		return nil, fmt.Errorf("no objects under %s", what)
-	}
-	return objs, nil
+	return objs, serverTime, nil
 }
 
 // plan is what a read knows before the first row.
@@ -156,7 +173,13 @@ func (c *Connector) makePlan(ctx context.Context, opts *sourceOptions) (*plan, e
 	if err != nil {
 		return nil, err
 	}
+	return c.planFor(ctx, opts, objs)
+}
+
+// planFor settles the format and schema of objs, a non-empty listing.
+func (c *Connector) planFor(ctx context.Context, opts *sourceOptions, objs []object) (*plan, error) {
 	p := &plan{opts: opts, objects: objs, format: opts.Format}
+	var err error
 	if p.format == "" {
 		var tab bool
 		for i, o := range objs {
@@ -320,6 +343,7 @@ type item struct {
 // objectRead is one object being read ahead of delivery.
 type objectRead struct {
 	obj   object
+	index int // in the read's list of objects
 	items chan item
 	err   error // set before items is closed
 }
@@ -353,12 +377,10 @@ func (s *chanSender) Reject(b sdk.BadRecord) error {
 }
 func (s *chanSender) Progress(sdk.Progress) error { return nil }
 
-// Read streams the objects in key order. Up to parallelism objects are
-// fetched and parsed at once, each into a small bounded queue, and
-// delivered one after the other, so memory stays bounded by a few batches
-// per object in flight. After each object it checkpoints the newest
-// (last modified, key) below which everything has been delivered; given a
-// checkpoint, only objects after it are read.
+// Read streams the objects in key order (see readObjects). After each
+// object it checkpoints the newest (last modified, key) below which
+// everything has been delivered; given a checkpoint, only objects after it
+// are read.
 func (c *Connector) Read(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSender) error {
 	opts, err := c.parseSourceOptions(req.Options, req.Entity)
 	if err != nil {
@@ -385,7 +407,6 @@ func (c *Connector) Read(ctx context.Context, req sdk.ReadRequest, out sdk.Recor
 			}
 		}
 	}
-	limits := format.NormLimits(req.Limits)
 
 	// The watermark: objects in (last modified, key) order; the checkpoint
 	// advances over the longest prefix of them already delivered.
@@ -408,6 +429,56 @@ func (c *Connector) Read(ctx context.Context, req sdk.ReadRequest, out sdk.Recor
 		bytesTotal += o.size
 	}
 
+	err = c.readObjects(ctx, p, todo, proj, format.NormLimits(req.Limits), delivery{
+		batch: func(rec arrow.RecordBatch, current int64) error {
+			if err := out.Send(rec); err != nil {
+				return fmt.Errorf("send: %w", err)
+			}
+			return out.Progress(sdk.Progress{BytesRead: bytesDone + current, BytesTotal: bytesTotal})
+		},
+		reject: out.Reject,
+		done: func(i int) error {
+			bytesDone += todo[i].size
+			delivered[i] = true
+			advanced := false
+			for mark < len(byTime) && delivered[byTime[mark]] {
+				mark++
+				advanced = true
+			}
+			if advanced {
+				last := todo[byTime[mark-1]]
+				cp, _ := json.Marshal(position{LastModified: last.modified.UTC(), Key: last.key})
+				if err := out.Checkpoint(cp); err != nil {
+					return fmt.Errorf("checkpoint: %w", err)
+				}
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		return err
+	}
+	return out.Progress(sdk.Progress{BytesRead: bytesDone, BytesTotal: bytesTotal})
+}
+
+// delivery is where readObjects hands what it read, in the order of its
+// objects.
+type delivery struct {
+	// batch takes one batch, which is released when it returns; current
+	// is how many bytes of the batch's object have been consumed.
+	batch func(rec arrow.RecordBatch, current int64) error
+	// reject takes a record that could not be read.
+	reject func(bad sdk.BadRecord) error
+	// done follows the last batch of todo[i], once it was read whole.
+	done func(i int) error
+}
+
+// readObjects reads todo and hands it to d object after object, in todo's
+// order. Up to parallelism objects are fetched and parsed at once, each
+// into a small bounded queue, so memory stays bounded by a few batches per
+// object in flight.
+func (c *Connector) readObjects(ctx context.Context, p *plan, todo []object, proj []int, limits sdk.Limits, d delivery) error {
+	opts := p.opts
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	queue := make(chan *objectRead, opts.parallelism)
@@ -431,8 +502,8 @@ func (c *Connector) Read(ctx context.Context, req sdk.ReadRequest, out sdk.Recor
 	}()
 	go func() {
 		defer close(queue)
-		for _, o := range todo {
-			or := &objectRead{obj: o, items: make(chan item, 2)}
+		for i, o := range todo {
+			or := &objectRead{obj: o, index: i, items: make(chan item, 2)}
 			select {
 			case queue <- or:
 			case <-rctx.Done():
@@ -465,17 +536,14 @@ func (c *Connector) Read(ctx context.Context, req sdk.ReadRequest, out sdk.Recor
 	for or := range queue {
 		for it := range or.items {
 			if it.bad != nil {
-				if err := out.Reject(*it.bad); err != nil {
+				if err := d.reject(*it.bad); err != nil {
 					return err
 				}
 				continue
 			}
-			err := out.Send(it.rec)
+			err := d.batch(it.rec, it.current)
 			it.rec.Release()
 			if err != nil {
-				return fmt.Errorf("send: %w", err)
-			}
-			if err := out.Progress(sdk.Progress{BytesRead: bytesDone + it.current, BytesTotal: bytesTotal}); err != nil {
 				return err
 			}
 		}
@@ -488,30 +556,11 @@ func (c *Connector) Read(ctx context.Context, req sdk.ReadRequest, out sdk.Recor
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		bytesDone += or.obj.size
-		for i, o := range todo {
-			if o.key == or.obj.key {
-				delivered[i] = true
-				break
-			}
-		}
-		advanced := false
-		for mark < len(byTime) && delivered[byTime[mark]] {
-			mark++
-			advanced = true
-		}
-		if advanced {
-			last := todo[byTime[mark-1]]
-			cp, _ := json.Marshal(position{LastModified: last.modified.UTC(), Key: last.key})
-			if err := out.Checkpoint(cp); err != nil {
-				return fmt.Errorf("checkpoint: %w", err)
-			}
+		if err := d.done(or.index); err != nil {
+			return err
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return out.Progress(sdk.Progress{BytesRead: bytesDone, BytesTotal: bytesTotal})
+	return ctx.Err()
 }
 
 // readObject reads one object into or.items.
