@@ -113,6 +113,10 @@ type EventSender interface {
 	// position without events (a keep-alive that carries the latest
 	// replay id). The sender takes no ownership of rec.
 	Send(rec arrow.RecordBatch, position []byte) error
+	// Reject reports input that could not become a record (a malformed
+	// row in a new object, say), which the engine dead-letters or fails
+	// the run on, as for reads. It belongs to the events sent after it.
+	Reject(bad BadRecord) error
 	// Acked returns positions the engine has durably delivered, in order.
 	Acked() <-chan []byte
 }

@@ -538,6 +538,11 @@ func (c *Client) Subscribe(ctx context.Context, req sdk.SubscribeRequest, out sd
 				return fmt.Errorf("plugin %s sent a bad event batch: %w", c.Name, err)
 			}
 			pending = append(pending, rec)
+		case *pb.Subscribe_Response_Rejected:
+			bad := kind.Rejected
+			if err := out.Reject(sdk.BadRecord{Location: bad.Location, Reason: bad.Reason, Raw: bad.Raw}); err != nil {
+				return err
+			}
 		case *pb.Subscribe_Response_Position:
 			// A batch split for the wire is delivered back as its parts,
 			// the last one carrying the position. A position alone (a

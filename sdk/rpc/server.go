@@ -423,4 +423,10 @@ func (s *eventStreamSender) Send(rec arrow.RecordBatch, position []byte) error {
 	return s.stream.Send(&pb.Subscribe_Response{Kind: &pb.Subscribe_Response_Position{Position: position}})
 }
 
+func (s *eventStreamSender) Reject(bad sdk.BadRecord) error {
+	return s.stream.Send(&pb.Subscribe_Response{Kind: &pb.Subscribe_Response_Rejected{Rejected: &pb.Read_BadRecord{
+		Location: bad.Location, Reason: bad.Reason, Raw: bad.Raw,
+	}}})
+}
+
 func (s *eventStreamSender) Acked() <-chan []byte { return s.acks }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"sort"
 	"strings"
@@ -39,9 +38,6 @@ type Connector struct {
 	credSource string
 	endpoint   string
 	bucket     string // the connection's default bucket
-	// log takes the warnings of subscriptions (skipped malformed records);
-	// nil is slog's default logger, which sdk/serve points at stderr.
-	log *slog.Logger
 }
 
 var (

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"slices"
 	"sort"
 	"time"
@@ -61,11 +60,9 @@ import (
 // delivered again. Each poll lists the whole prefix, as S3 cannot list by
 // time: keep prefix narrow enough for the poll interval.
 //
-// Malformed rows are skipped with a warning naming s3://bucket/key:line.
-// An EventSender has no Reject, so the engine can neither dead-letter them
-// nor fail by the flow's policy; failing the subscription instead would
-// stop it at that object for good (the position cannot pass an object
-// without delivering it) and hold back every later object with it. What
+// Malformed rows go to the engine as bad records naming
+// s3://bucket/key:line (EventSender.Reject), which dead-letters them or
+// fails the run by the flow's policy, exactly as for a read. What
 // concerns a whole object (it cannot be read, its CSV header differs from
 // the first object's, its name says another format) ends the subscription,
 // as it ends a Read.
@@ -407,8 +404,9 @@ func (s *subscription) deliver(ctx context.Context, todo []object) error {
 			return nil
 		},
 		reject: func(bad sdk.BadRecord) error {
-			s.c.logger().Warn("s3: skipped a malformed record of a new object",
-				"location", bad.Location, "reason", bad.Reason)
+			if err := s.out.Reject(bad); err != nil {
+				return fmt.Errorf("reject: %w", err)
+			}
 			return nil
 		},
 		done: func(i int) error {
@@ -447,9 +445,3 @@ func (s *subscription) events(rec arrow.RecordBatch) arrow.RecordBatch {
 	return array.NewRecordBatch(s.sc, cols, int64(n))
 }
 
-func (c *Connector) logger() *slog.Logger {
-	if c.log != nil {
-		return c.log
-	}
-	return slog.Default()
-}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,6 +33,7 @@ type eventCollector struct {
 	acks chan []byte
 
 	mu        sync.Mutex
+	bad       []sdk.BadRecord
 	ids       []string
 	rows      int64
 	schema    *arrow.Schema
@@ -93,6 +93,19 @@ func (e *eventCollector) check(rec arrow.RecordBatch) []string {
 }
 
 func (e *eventCollector) Acked() <-chan []byte { return e.acks }
+
+func (e *eventCollector) Reject(bad sdk.BadRecord) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.bad = append(e.bad, bad)
+	return nil
+}
+
+func (e *eventCollector) rejected() []sdk.BadRecord {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]sdk.BadRecord(nil), e.bad...)
+}
 
 func (e *eventCollector) gotIDs() []string {
 	e.mu.Lock()
@@ -403,30 +416,11 @@ func TestSubscribeReturnsPromptlyOnCancel(t *testing.T) {
 	}
 }
 
-// lockedBuffer takes log lines from the subscription's goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func TestSubscribeSkipsMalformedRecordsWithAWarning(t *testing.T) {
+func TestSubscribeRejectsMalformedRecords(t *testing.T) {
 	srv := s3test.Get(t)
 	bucket := srv.NewBucket(t)
 	c := configured(t, srv.Config())
-	var logs lockedBuffer
-	c.log = slog.New(slog.NewTextHandler(&logs, nil))
 	put(t, srv, bucket, "in/contacts.csv", []byte(csvHeader+"1,a,1.5,2026-01-02T03:04:05Z\n2,\"broken,2.5,2026-01-02T03:04:05Z\n3,c,not-a-number,2026-01-02T03:04:05Z\n4,d,4.5,2026-01-02T03:04:05Z\n"))
 	opts := eventOpts(bucket, "in/", "start", "earliest", "schema", map[string]string{"amount": "float"})
 	r := subscribe(t, c, sdk.SubscribeRequest{Options: opts})
@@ -434,9 +428,14 @@ func TestSubscribeSkipsMalformedRecordsWithAWarning(t *testing.T) {
 	put(t, srv, bucket, "in/z.csv", csvObject(9, 1))
 	r.waitForIDs(t, "9")
 	assertIDs(t, r, "1", "4", "9")
-	for _, where := range []string{"s3://" + bucket + "/in/contacts.csv:3", "s3://" + bucket + "/in/contacts.csv:4"} {
-		if !strings.Contains(logs.String(), where) {
-			t.Errorf("no warning names %s:\n%s", where, logs.String())
+	bad := r.col.rejected()
+	want := []string{"s3://" + bucket + "/in/contacts.csv:3", "s3://" + bucket + "/in/contacts.csv:4"}
+	if len(bad) != len(want) {
+		t.Fatalf("rejected %+v, want records at %v", bad, want)
+	}
+	for i, where := range want {
+		if bad[i].Location != where || bad[i].Reason == "" {
+			t.Errorf("rejected[%d] = %+v, want one at %s with a reason", i, bad[i], where)
 		}
 	}
 }

@@ -3023,6 +3023,7 @@ type Subscribe_Response struct {
 	//
 	//	*Subscribe_Response_Data
 	//	*Subscribe_Response_Position
+	//	*Subscribe_Response_Rejected
 	Kind          isSubscribe_Response_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -3083,6 +3084,15 @@ func (x *Subscribe_Response) GetPosition() []byte {
 	return nil
 }
 
+func (x *Subscribe_Response) GetRejected() *Read_BadRecord {
+	if x != nil {
+		if x, ok := x.Kind.(*Subscribe_Response_Rejected); ok {
+			return x.Rejected
+		}
+	}
+	return nil
+}
+
 type isSubscribe_Response_Kind interface {
 	isSubscribe_Response_Kind()
 }
@@ -3096,9 +3106,16 @@ type Subscribe_Response_Position struct {
 	Position []byte `protobuf:"bytes,2,opt,name=position,proto3,oneof"`
 }
 
+type Subscribe_Response_Rejected struct {
+	// Input that could not become an event record.
+	Rejected *Read_BadRecord `protobuf:"bytes,3,opt,name=rejected,proto3,oneof"`
+}
+
 func (*Subscribe_Response_Data) isSubscribe_Response_Kind() {}
 
 func (*Subscribe_Response_Position) isSubscribe_Response_Kind() {}
+
+func (*Subscribe_Response_Rejected) isSubscribe_Response_Kind() {}
 
 var File_plugin_proto protoreflect.FileDescriptor
 
@@ -3302,7 +3319,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\tcommitted\x18\x02 \x01(\v2\x1a.sluice.v1.Write.CommittedH\x00R\tcommitted\x121\n" +
 	"\x06opened\x18\x03 \x01(\v2\x17.sluice.v1.Write.OpenedH\x00R\x06opened\x121\n" +
 	"\breleased\x18\x04 \x01(\v2\x13.sluice.v1.ReleasedH\x00R\breleasedB\x06\n" +
-	"\x04kind\"\xd6\x03\n" +
+	"\x04kind\"\x90\x04\n" +
 	"\tSubscribe\x1aY\n" +
 	"\aRequest\x122\n" +
 	"\x05start\x18\x01 \x01(\v2\x1a.sluice.v1.Subscribe.StartH\x00R\x05start\x12\x12\n" +
@@ -3316,10 +3333,11 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06fields\x18\x05 \x03(\tR\x06fields\x1aL\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12&\n" +
-	"\x05value\x18\x02 \x01(\v2\x10.sluice.v1.ValueR\x05value:\x028\x01\x1a\\\n" +
+	"\x05value\x18\x02 \x01(\v2\x10.sluice.v1.ValueR\x05value:\x028\x01\x1a\x95\x01\n" +
 	"\bResponse\x12*\n" +
 	"\x04data\x18\x01 \x01(\v2\x14.sluice.v1.ArrowDataH\x00R\x04data\x12\x1c\n" +
-	"\bposition\x18\x02 \x01(\fH\x00R\bpositionB\x06\n" +
+	"\bposition\x18\x02 \x01(\fH\x00R\bposition\x127\n" +
+	"\brejected\x18\x03 \x01(\v2\x19.sluice.v1.Read.BadRecordH\x00R\brejectedB\x06\n" +
 	"\x04kind2\x98\x05\n" +
 	"\tConnector\x12B\n" +
 	"\aGetSpec\x12\x1a.sluice.v1.GetSpec.Request\x1a\x1b.sluice.v1.GetSpec.Response\x12H\n" +
@@ -3448,30 +3466,31 @@ var file_plugin_proto_depIdxs = []int32{
 	54, // 40: sluice.v1.Subscribe.Start.options:type_name -> sluice.v1.Subscribe.Start.OptionsEntry
 	13, // 41: sluice.v1.Subscribe.Start.limits:type_name -> sluice.v1.Limits
 	12, // 42: sluice.v1.Subscribe.Response.data:type_name -> sluice.v1.ArrowData
-	1,  // 43: sluice.v1.Subscribe.Start.OptionsEntry.value:type_name -> sluice.v1.Value
-	24, // 44: sluice.v1.Connector.GetSpec:input_type -> sluice.v1.GetSpec.Request
-	26, // 45: sluice.v1.Connector.Configure:input_type -> sluice.v1.Configure.Request
-	29, // 46: sluice.v1.Connector.Check:input_type -> sluice.v1.Check.Request
-	31, // 47: sluice.v1.Connector.ListEntities:input_type -> sluice.v1.ListEntities.Request
-	34, // 48: sluice.v1.Connector.DescribeEntity:input_type -> sluice.v1.DescribeEntity.Request
-	38, // 49: sluice.v1.Connector.Read:input_type -> sluice.v1.Read.Control
-	45, // 50: sluice.v1.Connector.Write:input_type -> sluice.v1.Write.Request
-	51, // 51: sluice.v1.Connector.Subscribe:input_type -> sluice.v1.Subscribe.Request
-	43, // 52: sluice.v1.Connector.CheckWrite:input_type -> sluice.v1.Write.Header
-	25, // 53: sluice.v1.Connector.GetSpec:output_type -> sluice.v1.GetSpec.Response
-	27, // 54: sluice.v1.Connector.Configure:output_type -> sluice.v1.Configure.Response
-	30, // 55: sluice.v1.Connector.Check:output_type -> sluice.v1.Check.Response
-	33, // 56: sluice.v1.Connector.ListEntities:output_type -> sluice.v1.ListEntities.Response
-	35, // 57: sluice.v1.Connector.DescribeEntity:output_type -> sluice.v1.DescribeEntity.Response
-	39, // 58: sluice.v1.Connector.Read:output_type -> sluice.v1.Read.Response
-	49, // 59: sluice.v1.Connector.Write:output_type -> sluice.v1.Write.Response
-	53, // 60: sluice.v1.Connector.Subscribe:output_type -> sluice.v1.Subscribe.Response
-	27, // 61: sluice.v1.Connector.CheckWrite:output_type -> sluice.v1.Configure.Response
-	53, // [53:62] is the sub-list for method output_type
-	44, // [44:53] is the sub-list for method input_type
-	44, // [44:44] is the sub-list for extension type_name
-	44, // [44:44] is the sub-list for extension extendee
-	0,  // [0:44] is the sub-list for field type_name
+	40, // 43: sluice.v1.Subscribe.Response.rejected:type_name -> sluice.v1.Read.BadRecord
+	1,  // 44: sluice.v1.Subscribe.Start.OptionsEntry.value:type_name -> sluice.v1.Value
+	24, // 45: sluice.v1.Connector.GetSpec:input_type -> sluice.v1.GetSpec.Request
+	26, // 46: sluice.v1.Connector.Configure:input_type -> sluice.v1.Configure.Request
+	29, // 47: sluice.v1.Connector.Check:input_type -> sluice.v1.Check.Request
+	31, // 48: sluice.v1.Connector.ListEntities:input_type -> sluice.v1.ListEntities.Request
+	34, // 49: sluice.v1.Connector.DescribeEntity:input_type -> sluice.v1.DescribeEntity.Request
+	38, // 50: sluice.v1.Connector.Read:input_type -> sluice.v1.Read.Control
+	45, // 51: sluice.v1.Connector.Write:input_type -> sluice.v1.Write.Request
+	51, // 52: sluice.v1.Connector.Subscribe:input_type -> sluice.v1.Subscribe.Request
+	43, // 53: sluice.v1.Connector.CheckWrite:input_type -> sluice.v1.Write.Header
+	25, // 54: sluice.v1.Connector.GetSpec:output_type -> sluice.v1.GetSpec.Response
+	27, // 55: sluice.v1.Connector.Configure:output_type -> sluice.v1.Configure.Response
+	30, // 56: sluice.v1.Connector.Check:output_type -> sluice.v1.Check.Response
+	33, // 57: sluice.v1.Connector.ListEntities:output_type -> sluice.v1.ListEntities.Response
+	35, // 58: sluice.v1.Connector.DescribeEntity:output_type -> sluice.v1.DescribeEntity.Response
+	39, // 59: sluice.v1.Connector.Read:output_type -> sluice.v1.Read.Response
+	49, // 60: sluice.v1.Connector.Write:output_type -> sluice.v1.Write.Response
+	53, // 61: sluice.v1.Connector.Subscribe:output_type -> sluice.v1.Subscribe.Response
+	27, // 62: sluice.v1.Connector.CheckWrite:output_type -> sluice.v1.Configure.Response
+	54, // [54:63] is the sub-list for method output_type
+	45, // [45:54] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -3523,6 +3542,7 @@ func file_plugin_proto_init() {
 	file_plugin_proto_msgTypes[52].OneofWrappers = []any{
 		(*Subscribe_Response_Data)(nil),
 		(*Subscribe_Response_Position)(nil),
+		(*Subscribe_Response_Rejected)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
