@@ -27,20 +27,28 @@ func newDevCommand() *cobra.Command {
 
 func newDevSalesforceCommand() *cobra.Command {
 	var (
-		addr, dataDir, seedFile string
-		records                 int
-		seed                    int64
-		sessionTTL, bulkDelay   time.Duration
-		logRequests             bool
+		addr, pubSubAddr      string
+		dataDir, seedFile     string
+		records               int
+		seed                  int64
+		sessionTTL, bulkDelay time.Duration
+		logRequests           bool
 	)
 	c := &cobra.Command{
 		Use:   "salesforce",
-		Short: "Serve a Salesforce emulator (OAuth, REST, Bulk 2.0) on one address until interrupted",
+		Short: "Serve a Salesforce emulator (OAuth, REST, Bulk 2.0, Pub/Sub CDC) until interrupted",
 		Long: `Serve a Salesforce emulator: the OAuth token endpoint, REST (describe, query, CRUD,
-sObject Collections) and Bulk API 2.0 on one address. It prints the base URL and the
-development credentials on start, serves until SIGINT/SIGTERM and, with --data, saves its
-records there on the way out (and loads them on the next start instead of seeding).
-Faults are switched with POST <base>/__emulator/faults (see the sfemu package).`,
+sObject Collections) and Bulk API 2.0 on one address, and the Pub/Sub API (gRPC, plaintext
+HTTP/2) streaming Change Data Capture events of every write on a second one. By default
+the Pub/Sub address is the HTTP host with the HTTP port + 1 (127.0.0.1:8384 next to the
+default 127.0.0.1:8383; a free port when --addr asks for port 0); --pubsub-addr="" turns it
+off. Pub/Sub clients send the printed org_id as tenantid, the base URL as instanceurl and an
+access token from the token endpoint as accesstoken.
+
+It prints both addresses and the development credentials on start, serves until
+SIGINT/SIGTERM and, with --data, saves its records there on the way out (and loads them on
+the next start instead of seeding). Change events are not saved. Faults are switched with
+POST <base>/__emulator/faults (see the sfemu package).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if records < 0 {
@@ -66,6 +74,17 @@ Faults are switched with POST <base>/__emulator/faults (see the sfemu package).`
 			}
 			base := "http://" + ln.Addr().String()
 			srv.BaseURL = base
+			var psLn net.Listener
+			if pubSubAddr != "" {
+				psAddr, err := devPubSubAddress(pubSubAddr, addr, ln.Addr())
+				if err != nil {
+					return invalid(err)
+				}
+				if psLn, err = net.Listen("tcp", psAddr); err != nil {
+					return failed(fmt.Errorf("pub/sub: %w", err))
+				}
+				defer psLn.Close()
+			}
 
 			keyDir := dataDir
 			if keyDir == "" {
@@ -87,6 +106,9 @@ Faults are switched with POST <base>/__emulator/faults (see the sfemu package).`
 			out := cmd.OutOrStdout()
 			line := func(k, v string) { fmt.Fprintf(out, "  %-16s %s\n", k+":", v) }
 			fmt.Fprintf(out, "Salesforce emulator serving on %s\n", base)
+			if psLn != nil {
+				fmt.Fprintf(out, "Pub/Sub API (gRPC, plaintext) serving on %s\n", psLn.Addr())
+			}
 			line("base_url", base)
 			line("token_url", base+"/services/oauth2/token")
 			line("consumer_key", sfemu.DefaultConsumerKey)
@@ -99,6 +121,10 @@ Faults are switched with POST <base>/__emulator/faults (see the sfemu package).`
 			line("jwt_certificate", certFile)
 			line("api_version", sfemu.DefaultAPIVersion)
 			line("faults", "POST "+base+"/__emulator/faults")
+			if psLn != nil {
+				line("pubsub_addr", psLn.Addr().String())
+				line("org_id", srv.OrgID())
+			}
 			var counts []string
 			for _, o := range []string{"Account", "Contact", "Lead", "Opportunity", "Case", "User"} {
 				counts = append(counts, fmt.Sprintf("%s=%d", o, srv.Count(o)))
@@ -109,8 +135,16 @@ Faults are switched with POST <base>/__emulator/faults (see the sfemu package).`
 			}
 
 			hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second}
-			errc := make(chan error, 1)
+			errc := make(chan error, 2)
 			go func() { errc <- hs.Serve(ln) }()
+			if psLn != nil {
+				go func() {
+					if err := srv.ServePubSub(psLn); err != nil {
+						errc <- err
+					}
+				}()
+				defer srv.StopPubSub()
+			}
 			select {
 			case err := <-errc:
 				return failed(err)
@@ -132,6 +166,7 @@ Faults are switched with POST <base>/__emulator/faults (see the sfemu package).`
 	}
 	f := c.Flags()
 	f.StringVar(&addr, "addr", "127.0.0.1:8383", "address to listen on (port 0 picks a free one)")
+	f.StringVar(&pubSubAddr, "pubsub-addr", "auto", `address of the Pub/Sub API ("auto": the HTTP host, port + 1; "": off)`)
 	f.StringVar(&dataDir, "data", "", "directory to load records from and save them to on exit")
 	f.IntVar(&records, "records", 200, "generated records per object when there is no saved data")
 	f.Int64Var(&seed, "seed", 1, "seed of the generated data")
@@ -140,4 +175,21 @@ Faults are switched with POST <base>/__emulator/faults (see the sfemu package).`
 	f.DurationVar(&bulkDelay, "bulk-delay", 0, "time a Bulk job takes to complete (0: one state per status poll)")
 	f.BoolVar(&logRequests, "log-requests", false, "log every request to stderr")
 	return c
+}
+
+// devPubSubAddress resolves --pubsub-addr: "auto" is the HTTP listener's
+// host with the HTTP port + 1, or a free port when --addr asked for one.
+func devPubSubAddress(flag, httpFlag string, httpAddr net.Addr) (string, error) {
+	if flag != "auto" {
+		return flag, nil
+	}
+	tcp, ok := httpAddr.(*net.TCPAddr)
+	if !ok {
+		return "", fmt.Errorf("--pubsub-addr=auto needs a TCP --addr, not %s", httpAddr)
+	}
+	port := 0
+	if _, p, err := net.SplitHostPort(httpFlag); err == nil && p != "0" {
+		port = tcp.Port + 1
+	}
+	return net.JoinHostPort(tcp.IP.String(), fmt.Sprint(port)), nil
 }

@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -13,6 +14,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/sluice-dev/sluice/plugins/salesforce/eventbusv1"
 )
 
 // startDevSalesforce runs `sluice dev salesforce` on a free port and returns
@@ -110,6 +117,7 @@ func TestDevSalesforce(t *testing.T) {
 	if st, body := call("POST", "/services/data/v60.0/sobjects/Account", `{"Name":"Persisted Co"}`); st != 201 {
 		t.Fatalf("create: %d %s", st, body)
 	}
+	checkDevPubSub(t, info, tok.AccessToken)
 	_ = cmd.Process.Signal(syscall.SIGINT)
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("exit: %v", err)
@@ -140,5 +148,38 @@ func TestDevSalesforce(t *testing.T) {
 	}
 	if !strings.Contains(info2["records"], "Account=41") {
 		t.Fatalf("records line %q", info2["records"])
+	}
+}
+
+// checkDevPubSub reads the change event of the create above from the
+// printed Pub/Sub address.
+func checkDevPubSub(t *testing.T, info map[string]string, token string) {
+	t.Helper()
+	if !strings.HasPrefix(info["pubsub_addr"], "127.0.0.1:") || info["org_id"] == "" {
+		t.Fatalf("start-up output %v", info)
+	}
+	conn, err := grpc.NewClient(info["pubsub_addr"], grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ctx = metadata.AppendToOutgoingContext(ctx, "accesstoken", token, "instanceurl", info["base_url"], "tenantid", info["org_id"])
+	client := eventbusv1.NewPubSubClient(conn)
+	topic, err := client.GetTopic(ctx, &eventbusv1.TopicRequest{TopicName: "/data/AccountChangeEvent"})
+	if err != nil || topic.SchemaId == "" || topic.TenantGuid != info["org_id"] {
+		t.Fatalf("GetTopic: %v %v", topic, err)
+	}
+	stream, err := client.Subscribe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&eventbusv1.FetchRequest{TopicName: "/data/AccountChangeEvent", ReplayPreset: eventbusv1.ReplayPreset_EARLIEST, NumRequested: 1}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil || len(resp.Events) != 1 || resp.Events[0].Event.SchemaId != topic.SchemaId || !strings.Contains(string(resp.Events[0].Event.Payload), "Persisted Co") {
+		t.Fatalf("Subscribe: %v %v", resp, err)
 	}
 }

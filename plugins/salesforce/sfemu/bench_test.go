@@ -3,6 +3,8 @@ package sfemu
 import (
 	"net/http/httptest"
 	"net/url"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -47,4 +49,39 @@ func BenchmarkQueryScan(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(100000*b.N)/b.Elapsed().Seconds(), "rows-scanned/s")
+}
+
+// BenchmarkChangeEvents updates Accounts through the REST handler, each
+// update publishing an Avro-encoded change event, and reports events/s.
+func BenchmarkChangeEvents(b *testing.B) {
+	s, err := New(Options{Records: 1000, Seed: 1, APILimit: 1 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	req := httptest.NewRequest("POST", "/services/oauth2/token", strings.NewReader(passwordForm().Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	s.ServeHTTP(w, req)
+	var m map[string]any
+	decodeJSON(w.Body, &m)
+	tok := m["access_token"].(string)
+	ids := make([]string, 0, 1000)
+	for _, r := range s.tables["account"].recs {
+		ids = append(ids, r.id(s.objects["account"]))
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		req := httptest.NewRequest("PATCH", "/services/data/v60.0/sobjects/Account/"+ids[i%len(ids)],
+			strings.NewReader(`{"Phone":"555-`+strconv.Itoa(i)+`","Description":"changed"}`))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, req)
+		if w.Code != 204 {
+			b.Fatal(w.Code, w.Body.String())
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	if s.ChangeEventCount(AllChangeEventsTopic) != b.N {
+		b.Fatal("events missing")
+	}
 }

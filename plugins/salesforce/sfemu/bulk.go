@@ -43,6 +43,9 @@ type job struct {
 	success, failed    [][]string
 	unprocessed        [][]string
 	processingMs       int64
+	// callOptions is the creating request's Sforce-Call-Options, whose
+	// client tag the job's change events carry.
+	callOptions string
 }
 
 type jobInfo struct {
@@ -508,7 +511,8 @@ func (s *Server) createIngestJob(c *reqCtx) {
 	now := s.now()
 	s.jobMu.Lock()
 	j := &job{id: s.newJobID(), object: o.name, op: body.Operation, extField: ext, createdBy: c.sess.userID,
-		created: now, modstamp: now, state: "Open", version: c.version, delim: delim, lineEnding: le}
+		created: now, modstamp: now, state: "Open", version: c.version, delim: delim, lineEnding: le,
+		callOptions: c.r.Header.Get("Sforce-Call-Options")}
 	s.jobs[j.id] = j
 	info := j.info(false)
 	s.jobMu.Unlock()
@@ -618,10 +622,17 @@ func (s *Server) ingest(j *job) {
 		cols[i] = column{field: f}
 	}
 	now := s.now().UnixMilli()
+	origin := changeOrigin("bulkapi", j.version, j.callOptions)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, row := range rows {
-		id, created, e := s.ingestRow(j, o, t, cols, row, now)
+	var tx *changeTxn
+	for i, row := range rows {
+		// Salesforce commits Bulk data in chunks of 200 records, one
+		// transaction each.
+		if i%200 == 0 {
+			tx = newChangeTxn(origin, j.createdBy)
+		}
+		id, created, e := s.ingestRow(tx, j, o, t, cols, row, now)
 		if e != nil {
 			msg := e.StatusCode + ":" + e.Message + ":" + strings.Join(e.Fields, ",") + " --"
 			j.failed = append(j.failed, append([]string{id, msg}, row...))
@@ -634,7 +645,7 @@ func (s *Server) ingest(j *job) {
 	j.state = "JobComplete"
 }
 
-func (s *Server) ingestRow(j *job, o *sobject, t *table, cols []column, cells []string, now int64) (string, bool, *dmlError) {
+func (s *Server) ingestRow(tx *changeTxn, j *job, o *sobject, t *table, cols []column, cells []string, now int64) (string, bool, *dmlError) {
 	if len(cells) != len(cols) {
 		return "", false, dmlErr("INVALID_FIELD", fmt.Sprintf("the row has %d columns, the header %d", len(cells), len(cols)))
 	}
@@ -675,7 +686,7 @@ func (s *Server) ingestRow(j *job, o *sobject, t *table, cols []column, cells []
 		if errs != nil {
 			return "", false, errs[0]
 		}
-		return s.commitCreate(t, vals), true, nil
+		return s.commitCreate(tx, t, vals), true, nil
 	case "update", "delete", "hardDelete":
 		if idVal == "" {
 			return "", false, dmlErr("MISSING_ARGUMENT", "Id not specified in an update call", "Id")
@@ -692,14 +703,14 @@ func (s *Server) ingestRow(j *job, o *sobject, t *table, cols []column, cells []
 			return id, false, dmlErr("ENTITY_IS_DELETED", "entity is deleted")
 		}
 		if j.op != "update" {
-			s.commitDelete(t, r, j.op == "hardDelete", now, j.createdBy)
+			s.commitDelete(tx, t, r, j.op == "hardDelete", now, j.createdBy)
 			return id, false, nil
 		}
 		vals, errs := s.buildRecordAs(o, t, r.vals, m, false, now, j.createdBy)
 		if errs != nil {
 			return id, false, errs[0]
 		}
-		s.commitUpdate(t, r, vals)
+		s.commitUpdate(tx, t, r, vals)
 		return id, false, nil
 	case "upsert":
 		f := o.field(j.extField)
@@ -707,7 +718,7 @@ func (s *Server) ingestRow(j *job, o *sobject, t *table, cols []column, cells []
 		if f.Type != "id" {
 			value, _ = m[f.Name].(string)
 		}
-		res, _, errs, multi := s.upsert(o, t, f, value, m, j.createdBy)
+		res, _, errs, multi := s.upsert(tx, o, t, f, value, m)
 		if multi != nil {
 			return "", false, dmlErr("DUPLICATE_EXTERNAL_ID", fmt.Sprintf("%s: more than one record found for external id field: %s", f.Name, idsOf(o, multi)), f.Name)
 		}

@@ -278,26 +278,34 @@ func (s *Server) finish(o *sobject, t *table, vals, base []any, create bool, now
 	return vals, nil
 }
 
-func (s *Server) commitCreate(t *table, vals []any) string {
+// commitCreate, like the commit functions after it, applies a validated
+// write and publishes its change event as part of tx (nil: none); tables
+// must be write-locked.
+func (s *Server) commitCreate(tx *changeTxn, t *table, vals []any) string {
 	id := t.nextID()
 	vals[t.obj.iID] = id
 	r := &record{vals: vals}
 	t.recs = append(t.recs, r)
 	t.byID[id] = r
 	t.reindex(r, nil, vals)
+	s.emitChange(tx, t.obj, changeCreate, id, nil, vals)
 	return id
 }
 
-func (s *Server) commitUpdate(t *table, r *record, vals []any) {
-	t.reindex(r, r.vals, vals)
+func (s *Server) commitUpdate(tx *changeTxn, t *table, r *record, vals []any) {
+	old := r.vals
+	t.reindex(r, old, vals)
 	r.vals = vals
+	s.emitChange(tx, t.obj, changeUpdate, r.id(t.obj), old, vals)
 }
 
-func (s *Server) commitDelete(t *table, r *record, hard bool, nowMs int64, user string) {
+func (s *Server) commitDelete(tx *changeTxn, t *table, r *record, hard bool, nowMs int64, user string) {
+	id := r.id(t.obj)
 	if hard {
 		t.reindex(r, r.vals, nil)
 		r.purged = true
-		delete(t.byID, r.id(t.obj))
+		delete(t.byID, id)
+		s.emitChange(tx, t.obj, changeDelete, id, r.vals, nil)
 		return
 	}
 	o := t.obj
@@ -307,6 +315,21 @@ func (s *Server) commitDelete(t *table, r *record, hard bool, nowMs int64, user 
 	vals[o.iModified], vals[o.iStamp], vals[o.iModifiedBy] = dtVal(nowMs), dtVal(nowMs), user
 	t.reindex(r, r.vals, nil)
 	r.vals = vals
+	s.emitChange(tx, o, changeDelete, id, nil, nil)
+}
+
+func (s *Server) commitUndelete(tx *changeTxn, t *table, r *record, nowMs int64, user string) {
+	o := t.obj
+	nowMs -= nowMs % 1000
+	vals := append([]any(nil), r.vals...)
+	vals[o.iDeleted] = false
+	vals[o.iModified], vals[o.iStamp], vals[o.iModifiedBy] = dtVal(nowMs), dtVal(nowMs), user
+	// A lazily built index may already hold the deleted record: take it
+	// out before putting it back so it is listed once.
+	t.reindex(r, r.vals, nil)
+	t.reindex(r, nil, vals)
+	r.vals = vals
+	s.emitChange(tx, o, changeUndelete, r.id(o), nil, vals)
 }
 
 // ---- request helpers ----
@@ -427,7 +450,7 @@ func (s *Server) createOne(c *reqCtx, o *sobject, t *table) {
 	vals, errs := s.buildRecordAs(o, t, nil, m, true, s.now().UnixMilli(), c.sess.userID)
 	var id string
 	if errs == nil {
-		id = s.commitCreate(t, vals)
+		id = s.commitCreate(s.restTxn(c), t, vals)
 	}
 	s.mu.Unlock()
 	if errs != nil {
@@ -531,7 +554,7 @@ func (s *Server) updateOne(c *reqCtx, o *sobject, t *table, id string) {
 		errs[0].write(c.w, 400)
 		return
 	}
-	s.commitUpdate(t, r, vals)
+	s.commitUpdate(s.restTxn(c), t, r, vals)
 	c.w.WriteHeader(http.StatusNoContent)
 }
 
@@ -547,7 +570,7 @@ func (s *Server) upsertOne(c *reqCtx, o *sobject, t *table, f *Field, value stri
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	res, status, errs, multi := s.upsert(o, t, f, value, m, c.sess.userID)
+	res, status, errs, multi := s.upsert(s.restTxn(c), o, t, f, value, m)
 	if multi != nil {
 		s.multipleChoices(c, o, multi)
 		return
@@ -567,7 +590,8 @@ type saveResult struct {
 }
 
 // upsert inserts or updates by external id; tables must be write-locked.
-func (s *Server) upsert(o *sobject, t *table, f *Field, value string, m map[string]any, user string) (saveResult, int, []*dmlError, []*record) {
+func (s *Server) upsert(tx *changeTxn, o *sobject, t *table, f *Field, value string, m map[string]any) (saveResult, int, []*dmlError, []*record) {
+	user := tx.user
 	var recs []*record
 	if value != "" {
 		recs = t.lookup(f, value)
@@ -587,7 +611,7 @@ func (s *Server) upsert(o *sobject, t *table, f *Field, value string, m map[stri
 		if errs != nil {
 			return saveResult{}, 0, errs, nil
 		}
-		s.commitUpdate(t, recs[0], vals)
+		s.commitUpdate(tx, t, recs[0], vals)
 		return saveResult{ID: recs[0].id(o), Success: true, Errors: []*dmlError{}, Created: bp(false)}, 200, nil, nil
 	}
 	m2 := map[string]any{}
@@ -601,7 +625,7 @@ func (s *Server) upsert(o *sobject, t *table, f *Field, value string, m map[stri
 	if errs != nil {
 		return saveResult{}, 0, errs, nil
 	}
-	id := s.commitCreate(t, vals)
+	id := s.commitCreate(tx, t, vals)
 	return saveResult{ID: id, Success: true, Errors: []*dmlError{}, Created: bp(true)}, 201, nil, nil
 }
 
@@ -625,7 +649,7 @@ func (s *Server) deleteOne(c *reqCtx, o *sobject, t *table, f *Field, value stri
 		writeErr(c.w, 404, "ENTITY_IS_DELETED", "entity is deleted")
 		return
 	}
-	s.commitDelete(t, recs[0], false, s.now().UnixMilli(), c.sess.userID)
+	s.commitDelete(s.restTxn(c), t, recs[0], false, s.now().UnixMilli(), c.sess.userID)
 	c.w.WriteHeader(http.StatusNoContent)
 }
 
@@ -820,6 +844,7 @@ func (s *Server) writeCollectionResults(c *reqCtx, ops []plannedOp, allOrNone, w
 		}
 	}
 	results := make([]saveResult, len(ops))
+	tx := s.restTxn(c)
 	for i := range ops {
 		op := &ops[i]
 		switch {
@@ -831,12 +856,12 @@ func (s *Server) writeCollectionResults(c *reqCtx, ops []plannedOp, allOrNone, w
 			res := saveResult{Success: true, Errors: []*dmlError{}}
 			switch {
 			case op.delete:
-				s.commitDelete(op.t, op.rec, false, now, user)
+				s.commitDelete(tx, op.t, op.rec, false, now, user)
 				res.ID = op.rec.id(op.t.obj)
 			case op.create:
-				res.ID = s.commitCreate(op.t, op.vals)
+				res.ID = s.commitCreate(tx, op.t, op.vals)
 			default:
-				s.commitUpdate(op.t, op.rec, op.vals)
+				s.commitUpdate(tx, op.t, op.rec, op.vals)
 				res.ID = op.rec.id(op.t.obj)
 			}
 			if withCreated {

@@ -299,6 +299,12 @@ func (s *Server) authenticate(r *http.Request) *session {
 	default:
 		return nil
 	}
+	return s.sessionFor(tok)
+}
+
+// sessionFor returns the live session of an access token and marks it used,
+// for REST and Pub/Sub alike.
+func (s *Server) sessionFor(tok string) *session {
 	now := s.now()
 	s.authMu.Lock()
 	defer s.authMu.Unlock()

@@ -338,54 +338,59 @@ func newObject(name, lbl, plural, prefix string, custom bool, fields []*Field) *
 	)
 	o.iOwner = -1
 	for i, f := range all {
-		f.idx = i
-		if f.Type == "boolean" {
-			f.nillable = false
-			if !f.DefaultedOnCreate && f.create {
-				f.DefaultedOnCreate = true
-			}
-			if f.DefaultValue == nil {
-				f.DefaultValue = f.Name == "IsActive"
-			}
-		}
-		if f.Nillable == nil {
-			f.Nillable = bp(f.nillable)
-		}
-		if f.Createable == nil {
-			f.Createable = bp(f.create)
-		}
-		if f.Updateable == nil {
-			f.Updateable = bp(f.update)
-		}
-		f.nillable, f.create, f.update = *f.Nillable, *f.Createable, *f.Updateable
-		o.byName[strings.ToLower(f.Name)] = f
-		if f.RelationshipName != "" {
-			o.byRel[strings.ToLower(f.RelationshipName)] = f
-		}
-		if f.NameField {
-			o.nameField = f
-		}
-		switch f.Name {
-		case "Id":
-			o.iID = i
-		case "IsDeleted":
-			o.iDeleted = i
-		case "CreatedDate":
-			o.iCreated = i
-		case "CreatedById":
-			o.iCreatedBy = i
-		case "LastModifiedDate":
-			o.iModified = i
-		case "LastModifiedById":
-			o.iModifiedBy = i
-		case "SystemModstamp":
-			o.iStamp = i
-		case "OwnerId":
-			o.iOwner = i
-		}
+		o.register(f, i)
 	}
 	o.fields = all
 	return o
+}
+
+// register settles f's defaults and flags and indexes it at position i.
+func (o *sobject) register(f *Field, i int) {
+	f.idx = i
+	if f.Type == "boolean" {
+		f.nillable = false
+		if !f.DefaultedOnCreate && f.create {
+			f.DefaultedOnCreate = true
+		}
+		if f.DefaultValue == nil {
+			f.DefaultValue = f.Name == "IsActive"
+		}
+	}
+	if f.Nillable == nil {
+		f.Nillable = bp(f.nillable)
+	}
+	if f.Createable == nil {
+		f.Createable = bp(f.create)
+	}
+	if f.Updateable == nil {
+		f.Updateable = bp(f.update)
+	}
+	f.nillable, f.create, f.update = *f.Nillable, *f.Createable, *f.Updateable
+	o.byName[strings.ToLower(f.Name)] = f
+	if f.RelationshipName != "" {
+		o.byRel[strings.ToLower(f.RelationshipName)] = f
+	}
+	if f.NameField {
+		o.nameField = f
+	}
+	switch f.Name {
+	case "Id":
+		o.iID = i
+	case "IsDeleted":
+		o.iDeleted = i
+	case "CreatedDate":
+		o.iCreated = i
+	case "CreatedById":
+		o.iCreatedBy = i
+	case "LastModifiedDate":
+		o.iModified = i
+	case "LastModifiedById":
+		o.iModifiedBy = i
+	case "SystemModstamp":
+		o.iStamp = i
+	case "OwnerId":
+		o.iOwner = i
+	}
 }
 
 // customObject builds the schema of a seed-file object.
@@ -418,33 +423,10 @@ func customObject(d ObjectDef, prefix string) (*sobject, error) {
 			}
 			continue
 		}
-		if f.Type == "" {
-			f.Type = "string"
+		nf, err := customField(f)
+		if err != nil {
+			return nil, fmt.Errorf("custom object %q: %w", d.Name, err)
 		}
-		if !strings.HasSuffix(f.Name, "__c") {
-			return nil, fmt.Errorf("custom object %q: custom field %q must end in __c", d.Name, f.Name)
-		}
-		nf := fld(f.Name, f.Type)
-		nf.Label = f.Label
-		if nf.Label == "" {
-			nf.Label = defaultLabel(f.Name)
-		}
-		if f.Length > 0 {
-			nf.Length = f.Length
-		}
-		if f.Precision > 0 {
-			nf.Precision, nf.Scale = f.Precision, f.Scale
-		}
-		nf.nillable = !f.Required && (f.Nillable == nil || *f.Nillable)
-		nf.ExternalID, nf.Unique = f.ExternalID, f.Unique || f.ExternalID
-		nf.IDLookup = f.ExternalID || f.IDLookup
-		nf.ReferenceTo, nf.RelationshipName = f.ReferenceTo, f.RelationshipName
-		if nf.Type == "reference" && nf.RelationshipName == "" {
-			nf.RelationshipName = strings.TrimSuffix(f.Name, "__c") + "__r"
-		}
-		nf.PicklistValues, nf.DefaultValue = f.PicklistValues, f.DefaultValue
-		nf.DefaultedOnCreate = f.DefaultValue != nil
-		nf.custom = true
 		fields = append(fields, nf)
 	}
 	fields = append(fields, fld("OwnerId", "reference", ref("User"), rel("Owner"), defaulted, label("Owner ID")))
@@ -455,6 +437,39 @@ func customObject(d ObjectDef, prefix string) (*sobject, error) {
 		o.generate = *d.Generate
 	}
 	return o, nil
+}
+
+// customField builds a custom field from its declaration (seed files,
+// AddField).
+func customField(f Field) (*Field, error) {
+	if f.Type == "" {
+		f.Type = "string"
+	}
+	if !strings.HasSuffix(f.Name, "__c") {
+		return nil, fmt.Errorf("custom field %q must end in __c", f.Name)
+	}
+	nf := fld(f.Name, f.Type)
+	nf.Label = f.Label
+	if nf.Label == "" {
+		nf.Label = defaultLabel(f.Name)
+	}
+	if f.Length > 0 {
+		nf.Length = f.Length
+	}
+	if f.Precision > 0 {
+		nf.Precision, nf.Scale = f.Precision, f.Scale
+	}
+	nf.nillable = !f.Required && (f.Nillable == nil || *f.Nillable)
+	nf.ExternalID, nf.Unique = f.ExternalID, f.Unique || f.ExternalID
+	nf.IDLookup = f.ExternalID || f.IDLookup
+	nf.ReferenceTo, nf.RelationshipName = f.ReferenceTo, f.RelationshipName
+	if nf.Type == "reference" && nf.RelationshipName == "" {
+		nf.RelationshipName = strings.TrimSuffix(f.Name, "__c") + "__r"
+	}
+	nf.PicklistValues, nf.DefaultValue = f.PicklistValues, f.DefaultValue
+	nf.DefaultedOnCreate = f.DefaultValue != nil
+	nf.custom = true
+	return nf, nil
 }
 
 // loadSeedFile reads the custom objects of a seed file.
@@ -583,10 +598,7 @@ func (o *sobject) globalEntry(v string) map[string]any {
 }
 
 func changeEventEntry(o *sobject, v string) map[string]any {
-	name := o.name + "ChangeEvent"
-	if o.custom {
-		name = strings.TrimSuffix(o.name, "__c") + "__ChangeEvent"
-	}
+	name := changeEventName(o)
 	base := "/services/data/v" + v + "/sobjects/" + name
 	return map[string]any{
 		"activateable": false, "associateEntityType": "ChangeEvent", "associateParentEntity": o.name, "createable": false,

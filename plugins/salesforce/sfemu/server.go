@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"google.golang.org/grpc"
 )
 
 // Default development credentials. They are printed by `sluice dev
@@ -72,6 +74,20 @@ type Options struct {
 	CertificatePEM string
 	// Faults are switched on from the start.
 	Faults Faults
+	// CDCEntities lists the objects whose committed changes are published
+	// as change events, by API name ("Account", "Employee__c") or entity
+	// name ("AccountChangeEvent"). Nil selects every object, as if all were
+	// picked in Setup; an empty list selects none.
+	CDCEntities []string
+	// Retention is how long change events stay available for replay
+	// (default 72h, as in Salesforce).
+	Retention time.Duration
+	// MaxRetainedEvents caps the retained change events; the oldest go
+	// first (default 1,000,000).
+	MaxRetainedEvents int
+	// KeepAlive is how long an idle Pub/Sub Subscribe stream waits before it
+	// sends an empty FetchResponse carrying latest_replay_id (default 270s).
+	KeepAlive time.Duration
 	// Logf logs each request when set.
 	Logf func(format string, args ...any)
 }
@@ -98,6 +114,12 @@ type Faults struct {
 	LatencyMs int `json:"latencyMs,omitempty"`
 	// FailBulkJobs makes the next N Bulk jobs end in state Failed.
 	FailBulkJobs int `json:"failBulkJobs,omitempty"`
+	// PubSubDropAfter ends every Subscribe stream with UNAVAILABLE once it
+	// has sent this many events (0: never).
+	PubSubDropAfter int `json:"pubSubDropAfter,omitempty"`
+	// PubSubAuthErrors fails the next N Pub/Sub RPCs with the auth error,
+	// whatever token they carry.
+	PubSubAuthErrors int `json:"pubSubAuthErrors,omitempty"`
 }
 
 // Server is the emulator; it implements http.Handler.
@@ -133,6 +155,14 @@ type Server struct {
 	jobMu  sync.Mutex
 	jobs   map[string]*job
 	jobSeq uint64
+
+	// schemaMu is held shared by every HTTP request and exclusively by
+	// AddField, which is the only code that changes an object's fields.
+	schemaMu sync.RWMutex
+	cdc      *changeLog
+
+	pubSubMu      sync.Mutex
+	pubSubServers map[*grpc.Server]struct{}
 }
 
 // New builds a server: it loads DataDir if it holds data, else seeds.
@@ -152,6 +182,15 @@ func New(opts Options) (*Server, error) {
 	if opts.BulkPageSize <= 0 {
 		opts.BulkPageSize = 50000
 	}
+	if opts.Retention <= 0 {
+		opts.Retention = defaultRetention
+	}
+	if opts.MaxRetainedEvents <= 0 {
+		opts.MaxRetainedEvents = defaultMaxRetainedEvents
+	}
+	if opts.KeepAlive <= 0 {
+		opts.KeepAlive = defaultKeepAlive
+	}
 	def := func(p *string, v string) {
 		if *p == "" {
 			*p = v
@@ -169,6 +208,7 @@ func New(opts Options) (*Server, error) {
 		sessions: map[string]*session{}, refresh: map[string]*refreshToken{},
 		cursors: map[string]*cursor{}, jobs: map[string]*job{},
 		faults: opts.Faults, apiLimit: opts.APILimit,
+		pubSubServers: map[*grpc.Server]struct{}{},
 	}
 	if opts.Faults.APILimit > 0 {
 		s.apiLimit = opts.Faults.APILimit
@@ -231,6 +271,9 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("sfemu: no User with Username %s", opts.Username)
 	}
 	s.userID = u.id(s.objects["user"])
+	if s.cdc, err = newChangeLog(s.order, opts); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -375,6 +418,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.opts.Logf != nil {
 		s.opts.Logf("%s %s", r.Method, r.URL.RequestURI())
 	}
+	s.schemaMu.RLock()
+	defer s.schemaMu.RUnlock()
 	path := r.URL.Path
 	switch {
 	case path == "/services/oauth2/token":
@@ -388,6 +433,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	case path == "/__emulator/faults":
 		s.handleFaults(w, r)
+		return
+	case path == "/__emulator/undelete":
+		s.handleUndelete(w, r)
 		return
 	case path == "/services/data" || path == "/services/data/":
 		if r.Method != http.MethodGet {
