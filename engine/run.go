@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/sluice-dev/sluice/engine/plan"
+	"github.com/sluice-dev/sluice/engine/transform"
 	"github.com/sluice-dev/sluice/sdk"
 )
 
@@ -59,6 +61,11 @@ type RunResult struct {
 	FinishedAt time.Time
 	// Err says why a run failed or was cancelled.
 	Err error
+	// ErrorSample holds the first ErrorSampleSize records the run refused
+	// (dead-lettered, or the one that stopped a fail_fast run), so history
+	// can say what went wrong without the dead-letter file;
+	// Stats.RecordsFailed counts them all.
+	ErrorSample []RecordError
 	// DeadLetter is the file rejected records went to, if any did.
 	DeadLetter string
 	// Checkpoint is the last position saved, if the source reported one.
@@ -142,6 +149,7 @@ type run struct {
 	ctx     context.Context
 	cont    bool
 	dead    *deadLetterFile
+	sample  errorSample
 	count   counters
 	firstMu sync.Mutex
 	first   error
@@ -184,6 +192,7 @@ func (p *Prepared) Run(ctx context.Context, ro RunOptions) *RunResult {
 	r := &run{p: p, id: res.RunID, cont: p.Flow.OnError.Mode == plan.Continue,
 		acks: map[int]int{}, cps: map[int][]byte{}}
 	r.count.sinks = make([]sinkCounters, len(p.Sinks))
+	r.sample.p = p
 	dir := p.Flow.OnError.DeadLetter
 	if dir == "" {
 		dir = p.opts.DeadLetterDir
@@ -214,6 +223,7 @@ func (p *Prepared) Run(ctx context.Context, ro RunOptions) *RunResult {
 	if r.dead.count > 0 {
 		res.DeadLetter = r.dead.path
 	}
+	res.ErrorSample = r.sample.list()
 	switch {
 	case err == nil && res.Stats.RecordsFailed > 0:
 		res.Status = StatusCompletedWithErrors
@@ -423,6 +433,7 @@ func (s *sourceSender) Reject(bad sdk.BadRecord) error {
 	s.r.count.read.Add(1)
 	s.r.count.failed.Add(1)
 	if !s.r.cont {
+		s.r.sample.add("source "+s.r.p.Flow.Source.Type, bad.Reason, bad.Location, nil)
 		return s.r.fail(fmt.Errorf("source %s: bad record at %s: %s", s.r.p.Flow.Source.Type, bad.Location, bad.Reason))
 	}
 	return s.r.deadLetter(DeadLetter{Stage: "source " + s.r.p.Flow.Source.Type, Reason: bad.Reason,
@@ -436,6 +447,9 @@ func (s *sourceSender) Progress(p sdk.Progress) error {
 }
 
 func (r *run) deadLetter(dl DeadLetter) error {
+	// The raw line is left out of the sample: it may hold anything, and
+	// the location already finds it.
+	r.sample.add(dl.Stage, dl.Reason, dl.Location, dl.Record)
 	dl.Flow, dl.RunID, dl.At = r.p.Flow.Name, r.id, time.Now().UTC()
 	if err := r.dead.add(dl); err != nil {
 		return r.fail(err)
@@ -488,6 +502,17 @@ func (r *run) transform(ctx context.Context, in <-chan item, outs []chan item) e
 		res, err := runner.Apply(ctx, it.rec, r.cont)
 		it.rec.Release()
 		if err != nil {
+			var row *transform.RowError
+			if errors.As(err, &row) {
+				// The record that stops the run counts as failed, as it
+				// does when a source or a sink refuses it.
+				r.count.failed.Add(1)
+				reason := "refused"
+				if row.Err != nil {
+					reason = row.Err.Error()
+				}
+				r.sample.add(row.Task, reason, "", row.Record)
+			}
 			return r.fail(err)
 		}
 		r.count.filtered.Add(int64(res.Filtered))
@@ -563,6 +588,7 @@ func (r *run) write(ctx context.Context, i int, w sdk.Writer, in <-chan item) er
 			if !r.cont {
 				rec := rowValues(it.rec, rj.Row)
 				it.rec.Release()
+				r.sample.add("sink "+s.Label(), rj.Reason, "", rec)
 				return r.fail(fmt.Errorf("sink %s rejected a record: %s (record %v)", s.Label(), rj.Reason, rec))
 			}
 			if err := r.deadLetter(DeadLetter{Stage: "sink " + s.Label(), Reason: rj.Reason, Record: rowValues(it.rec, rj.Row)}); err != nil {

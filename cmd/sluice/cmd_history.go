@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sluice-dev/sluice/engine"
 	"github.com/sluice-dev/sluice/engine/state"
 )
 
@@ -47,7 +50,10 @@ func newHistoryCommand(g *globals) *cobra.Command {
 				fmt.Println("no runs recorded")
 				return nil
 			}
-			w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+			// The table is laid out first and the sample lines slipped in
+			// after: a line without tabs would split tabwriter's columns.
+			var table bytes.Buffer
+			w := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(w, "RUN\tFLOW\tSTATUS\tTRIGGER\tSTARTED\tDURATION\tREAD\tWRITTEN\tFAILED")
 			for _, r := range runs {
 				dur := "-"
@@ -57,7 +63,19 @@ func newHistoryCommand(g *globals) *cobra.Command {
 				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Flow, r.Status, r.Trigger,
 					r.StartedAt.Local().Format("2006-01-02 15:04:05"), dur, count(r.RecordsRead), count(r.RecordsWritten), count(r.RecordsFailed))
 			}
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			lines := strings.SplitAfter(table.String(), "\n")
+			out := bufio.NewWriter(os.Stdout)
+			out.WriteString(lines[0])
+			for i, r := range runs {
+				out.WriteString(lines[i+1])
+				for _, l := range sampleLines(r.ErrorSample, r.RecordsFailed, historySampleLines) {
+					fmt.Fprintf(out, "    %s\n", l)
+				}
+			}
+			return out.Flush()
 		},
 	}
 	c.Flags().StringVar(&statePath, "state", os.Getenv("SLUICE_STATE"), "state database (default <state-dir>/sluice.db)")
@@ -209,6 +227,28 @@ func newStateCommand(g *globals) *cobra.Command {
 
 	c.AddCommand(show, reset, set)
 	return c
+}
+
+// historySampleLines is how many refused records `sluice history` shows
+// under a run: enough to see the kinds of failure, few enough that a list
+// of runs stays a list. --json carries the whole sample.
+const historySampleLines = 3
+
+// sampleLines renders up to limit entries of an error sample, one line
+// each, and a last line counting the failed records not shown.
+func sampleLines(sample []engine.RecordError, failed int64, limit int) []string {
+	if len(sample) == 0 {
+		return nil
+	}
+	shown := sample[:min(len(sample), limit)]
+	out := make([]string, 0, len(shown)+1)
+	for _, e := range shown {
+		out = append(out, e.String())
+	}
+	if more := max(failed, int64(len(sample))) - int64(len(shown)); more > 0 {
+		out = append(out, fmt.Sprintf("… and %s more failed record(s)", count(more)))
+	}
+	return out
 }
 
 // printable shows a checkpoint as text when it is, as hex otherwise.

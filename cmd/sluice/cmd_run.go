@@ -113,6 +113,9 @@ func runJSON(r *engine.RunResult) map[string]any {
 	if r.DeadLetter != "" {
 		out["dead_letter"] = r.DeadLetter
 	}
+	if len(r.ErrorSample) > 0 {
+		out["error_sample"] = r.ErrorSample
+	}
 	return out
 }
 
@@ -131,6 +134,12 @@ func printRunSummary(w io.Writer, r *engine.RunResult) {
 	}
 	if r.DeadLetter != "" {
 		fmt.Fprintf(w, "  rejected records: %s\n", r.DeadLetter)
+	}
+	if lines := sampleLines(r.ErrorSample, r.Stats.RecordsFailed, engine.ErrorSampleSize); len(lines) > 0 {
+		fmt.Fprintln(w, "  failed records:")
+		for _, l := range lines {
+			fmt.Fprintf(w, "    %s\n", l)
+		}
 	}
 	if r.Err != nil {
 		fmt.Fprintf(w, "  error: %v\n", r.Err)

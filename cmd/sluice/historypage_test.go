@@ -268,6 +268,16 @@ func TestHistoryPageInBrowser(t *testing.T) {
 		if !strings.Contains(textOf(row), r.Status) {
 			fail("run %s status not shown: %q", r.ID, textOf(row))
 		}
+		// A run that refused records shows its error sample under it.
+		samples := findAll(doc, func(n *html.Node) bool {
+			return n.Data == "tr" && hasClass(n, "run-sample") && attr(n, "data-run") == r.ID
+		})
+		if r.RecordsFailed > 0 && (len(samples) != 1 || !strings.Contains(textOf(samples[0]), "testdata/contacts.csv:121")) {
+			fail("run %s: error sample rows %d, want one naming testdata/contacts.csv:121", r.ID, len(samples))
+		}
+		if r.RecordsFailed == 0 && len(samples) != 0 {
+			fail("run %s refused nothing but shows an error sample", r.ID)
+		}
 	}
 
 	// One chart per flow, one point per run, each point a run of that flow.

@@ -496,6 +496,7 @@ func (d *Daemon) execute(ctx context.Context, e *flowEntry, f *plan.Flow, ar *ac
 		fin.Error = res.Err.Error()
 	}
 	fin.DeadLetter = res.DeadLetter
+	fin.ErrorSample = res.ErrorSample
 	fin.Checkpoint = res.Checkpoint
 	if err := store.FinishRun(bg, fin); err != nil {
 		log.Error("cannot record the run's end; will retry", "err", err)

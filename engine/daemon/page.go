@@ -26,7 +26,8 @@ import (
 // It shows the loaded flows (trigger, schedule, next run, active state,
 // consecutive failures, the status of the last run and the diagnostics of
 // the last load), the most recent runs of every flow (trigger, status,
-// counters, duration, dead-letter location, error), and, for each flow,
+// counters, duration, dead-letter location, error, and under a run that
+// refused records a collapsed list of its error sample), and, for each flow,
 // a chart of records written per run over time: one point per run, placed
 // by its start time, coloured by its status.
 //

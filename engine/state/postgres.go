@@ -90,6 +90,8 @@ var pgMigrations = []string{
 	ALTER TABLE runs ADD COLUMN window_from TIMESTAMPTZ;
 	ALTER TABLE runs ADD COLUMN window_to TIMESTAMPTZ;
 	ALTER TABLE flows ADD COLUMN watermark TIMESTAMPTZ;`,
+	// 3: a sample of each run's refused records, as a JSON array ('' for none).
+	`ALTER TABLE runs ADD COLUMN error_sample TEXT NOT NULL DEFAULT '';`,
 }
 
 // IsPostgresURL reports whether a --state value names a PostgreSQL database.
@@ -345,21 +347,25 @@ func pgInsertRun(ctx context.Context, tx pgx.Tx, r *Run) error {
 	if r.Window != nil {
 		cursor, from, to = r.Window.Cursor, pgTime(r.Window.From), pgTime(r.Window.To)
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO runs (id, flow, trigger, status,
+	sample, err := encodeSample(r.ErrorSample)
+	if err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `INSERT INTO runs (id, flow, trigger, status,
 		records_read, records_filtered, records_written, records_failed, bytes_read, bytes_written,
 		scheduled_at, started_at, finished_at, error, dead_letter, checkpoint, updated_at,
-		window_cursor, window_from, window_to)
-		VALUES ($1,$2,$3,$4, $5,$6,$7,$8,$9,$10, $11,$12,$13,$14,$15,$16,$17, $18,$19,$20)
+		window_cursor, window_from, window_to, error_sample)
+		VALUES ($1,$2,$3,$4, $5,$6,$7,$8,$9,$10, $11,$12,$13,$14,$15,$16,$17, $18,$19,$20, $21)
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status,
 		records_read = excluded.records_read, records_filtered = excluded.records_filtered,
 		records_written = excluded.records_written, records_failed = excluded.records_failed,
 		bytes_read = excluded.bytes_read, bytes_written = excluded.bytes_written,
 		finished_at = excluded.finished_at, error = excluded.error, dead_letter = excluded.dead_letter,
-		checkpoint = excluded.checkpoint, updated_at = excluded.updated_at`,
+		checkpoint = excluded.checkpoint, updated_at = excluded.updated_at, error_sample = excluded.error_sample`,
 		r.ID, r.Flow, r.Trigger, string(r.Status),
 		r.RecordsRead, r.RecordsFiltered, r.RecordsWritten, r.RecordsFailed, r.BytesRead, r.BytesWritten,
 		pgTime(r.ScheduledAt), r.StartedAt.UTC(), pgTime(r.FinishedAt), r.Error, r.DeadLetter, r.Checkpoint,
-		r.UpdatedAt.UTC(), cursor, from, to)
+		r.UpdatedAt.UTC(), cursor, from, to, sample)
 	return err
 }
 
@@ -382,13 +388,16 @@ func (s *Postgres) FinishRun(ctx context.Context, r *Run) error {
 
 func pgScanRun(sc pgx.Row) (*Run, error) {
 	var r Run
-	var status, cursor string
+	var status, cursor, sample string
 	var sched, finished, from, to *time.Time
 	var started, updated time.Time
 	err := sc.Scan(&r.ID, &r.Flow, &r.Trigger, &status, &r.RecordsRead, &r.RecordsFiltered, &r.RecordsWritten,
 		&r.RecordsFailed, &r.BytesRead, &r.BytesWritten, &sched, &started, &finished, &r.Error, &r.DeadLetter,
-		&r.Checkpoint, &updated, &cursor, &from, &to)
+		&r.Checkpoint, &updated, &cursor, &from, &to, &sample)
 	if err != nil {
+		return nil, err
+	}
+	if r.ErrorSample, err = decodeSample(r.ID, sample); err != nil {
 		return nil, err
 	}
 	r.Status = RunStatus(status)

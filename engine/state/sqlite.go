@@ -135,6 +135,8 @@ var migrations = []string{
 	ALTER TABLE runs ADD COLUMN window_from TEXT;
 	ALTER TABLE runs ADD COLUMN window_to TEXT;
 	ALTER TABLE flows ADD COLUMN watermark TEXT;`,
+	// 3: a sample of each run's refused records, as a JSON array ('' for none).
+	`ALTER TABLE runs ADD COLUMN error_sample TEXT NOT NULL DEFAULT '';`,
 }
 
 // SchemaVersion is the number of the newest migration.
@@ -287,21 +289,25 @@ func insertRun(ctx context.Context, tx *sql.Tx, r *Run) error {
 	if r.Window != nil {
 		cursor, from, to = r.Window.Cursor, nullTime(r.Window.From), nullTime(r.Window.To)
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO runs (id, flow, trigger, status,
+	sample, err := encodeSample(r.ErrorSample)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO runs (id, flow, trigger, status,
 		records_read, records_filtered, records_written, records_failed, bytes_read, bytes_written,
 		scheduled_at, started_at, finished_at, error, dead_letter, checkpoint, updated_at,
-		window_cursor, window_from, window_to)
-		VALUES (?,?,?,?, ?,?,?,?,?,?, ?,?,?,?,?,?,?, ?,?,?)
+		window_cursor, window_from, window_to, error_sample)
+		VALUES (?,?,?,?, ?,?,?,?,?,?, ?,?,?,?,?,?,?, ?,?,?, ?)
 		ON CONFLICT (id) DO UPDATE SET status = excluded.status,
 		records_read = excluded.records_read, records_filtered = excluded.records_filtered,
 		records_written = excluded.records_written, records_failed = excluded.records_failed,
 		bytes_read = excluded.bytes_read, bytes_written = excluded.bytes_written,
 		finished_at = excluded.finished_at, error = excluded.error, dead_letter = excluded.dead_letter,
-		checkpoint = excluded.checkpoint, updated_at = excluded.updated_at`,
+		checkpoint = excluded.checkpoint, updated_at = excluded.updated_at, error_sample = excluded.error_sample`,
 		r.ID, r.Flow, r.Trigger, string(r.Status),
 		r.RecordsRead, r.RecordsFiltered, r.RecordsWritten, r.RecordsFailed, r.BytesRead, r.BytesWritten,
 		nullTime(r.ScheduledAt), fmtTime(r.StartedAt), nullTime(r.FinishedAt), r.Error, r.DeadLetter, r.Checkpoint,
-		fmtTime(r.UpdatedAt), cursor, from, to)
+		fmtTime(r.UpdatedAt), cursor, from, to, sample)
 	return err
 }
 
@@ -324,18 +330,21 @@ func (s *SQLite) FinishRun(ctx context.Context, r *Run) error {
 
 const runColumns = `id, flow, trigger, status, records_read, records_filtered, records_written, records_failed,
 	bytes_read, bytes_written, scheduled_at, started_at, finished_at, error, dead_letter, checkpoint, updated_at,
-	window_cursor, window_from, window_to`
+	window_cursor, window_from, window_to, error_sample`
 
 type scanner interface{ Scan(...any) error }
 
 func scanRun(sc scanner) (*Run, error) {
 	var r Run
-	var status, cursor string
+	var status, cursor, sample string
 	var sched, started, finished, updated, from, to sql.NullString
 	err := sc.Scan(&r.ID, &r.Flow, &r.Trigger, &status, &r.RecordsRead, &r.RecordsFiltered, &r.RecordsWritten,
 		&r.RecordsFailed, &r.BytesRead, &r.BytesWritten, &sched, &started, &finished, &r.Error, &r.DeadLetter,
-		&r.Checkpoint, &updated, &cursor, &from, &to)
+		&r.Checkpoint, &updated, &cursor, &from, &to, &sample)
 	if err != nil {
+		return nil, err
+	}
+	if r.ErrorSample, err = decodeSample(r.ID, sample); err != nil {
 		return nil, err
 	}
 	r.Status = RunStatus(status)

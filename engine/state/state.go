@@ -2,7 +2,9 @@ package state
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/sluice-dev/sluice/engine"
@@ -46,9 +48,12 @@ type Run struct {
 	FinishedAt  time.Time `json:"finished_at,omitzero"`
 	Error       string    `json:"error,omitempty"`
 	DeadLetter  string    `json:"dead_letter,omitempty"`
-	Window      *Window   `json:"incremental_window,omitempty"`
-	Checkpoint  []byte    `json:"checkpoint,omitempty"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	// ErrorSample is the first few records the run refused, with stage,
+	// reason and location; RecordsFailed counts them all.
+	ErrorSample []engine.RecordError `json:"error_sample,omitempty"`
+	Window      *Window              `json:"incremental_window,omitempty"`
+	Checkpoint  []byte               `json:"checkpoint,omitempty"`
+	UpdatedAt   time.Time            `json:"updated_at"`
 }
 
 // Duration is how long the run took, or has taken so far.
@@ -150,3 +155,28 @@ func Open(ctx context.Context, dsn string, opts Options) (Store, error) {
 // abandonedReason is the error recorded on a run a crashed daemon left
 // running.
 const abandonedReason = "the daemon stopped while the run was going on"
+
+// encodeSample is how both stores keep a run's error sample: a JSON array,
+// or the empty string for none, so rows written before the column existed
+// read the same as runs without errors.
+func encodeSample(s []engine.RecordError) (string, error) {
+	if len(s) == 0 {
+		return "", nil
+	}
+	b, err := json.Marshal(s)
+	if err != nil {
+		return "", fmt.Errorf("encode the error sample: %w", err)
+	}
+	return string(b), nil
+}
+
+func decodeSample(run, s string) ([]engine.RecordError, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []engine.RecordError
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
+		return nil, fmt.Errorf("run %s: error sample: %w", run, err)
+	}
+	return out, nil
+}
