@@ -512,6 +512,14 @@ func (r *run) transform(ctx context.Context, in <-chan item, outs []chan item) e
 					reason = row.Err.Error()
 				}
 				r.sample.add(row.Task, reason, "", row.Record)
+				// The run's error outlives it in history and logs: it
+				// names the record as the sample does, not with every
+				// field's value.
+				cause := row.Err
+				if cause == nil {
+					cause = errors.New(reason)
+				}
+				return r.fail(fmt.Errorf("%s, record %s: %w", row.Task, r.sample.render(row.Record), cause))
 			}
 			return r.fail(err)
 		}
@@ -589,7 +597,7 @@ func (r *run) write(ctx context.Context, i int, w sdk.Writer, in <-chan item) er
 				rec := rowValues(it.rec, rj.Row)
 				it.rec.Release()
 				r.sample.add("sink "+s.Label(), rj.Reason, "", rec)
-				return r.fail(fmt.Errorf("sink %s rejected a record: %s (record %v)", s.Label(), rj.Reason, rec))
+				return r.fail(fmt.Errorf("sink %s rejected a record: %s (record %s)", s.Label(), rj.Reason, r.sample.render(rec)))
 			}
 			if err := r.deadLetter(DeadLetter{Stage: "sink " + s.Label(), Reason: rj.Reason, Record: rowValues(it.rec, rj.Row)}); err != nil {
 				it.rec.Release()
