@@ -21,9 +21,10 @@ import (
 	"golang.org/x/oauth2/jwt"
 )
 
-// callOptions tags every call so that change events caused by sluice's own
-// writes can be told apart (Sforce-Call-Options shows up in changeOrigin).
-const callOptions = "client=sluice"
+// DefaultClientTag names sluice in Sforce-Call-Options (client=<tag>), which
+// Salesforce copies into the changeOrigin of the change events our writes
+// cause: that is how a subscription recognizes and skips its own echoes.
+const DefaultClientTag = "sluice"
 
 // authConfig is the decoded connection block.
 type authConfig struct {
@@ -33,6 +34,9 @@ type authConfig struct {
 	maxAttempts                          int
 	maxBackoff, baseBackoff              time.Duration
 	paceAbove                            float64
+	clientTag                            string
+	pubsubEndpoint                       string
+	pubsubInsecure                       bool
 }
 
 // client talks to one org. It is safe for concurrent use: the token is
@@ -45,6 +49,7 @@ type client struct {
 	mu       sync.Mutex
 	token    string
 	instance string
+	orgID    string // the Pub/Sub API's tenantid
 	gen      uint64 // bumped on every new token
 
 	usage, limit atomic.Int64 // from Sforce-Limit-Info
@@ -130,12 +135,33 @@ func (c *client) login(ctx context.Context) error {
 	if inst == "" {
 		return fmt.Errorf("salesforce: the token response from %s has no instance_url", c.tokenURL())
 	}
+	org := orgIDOf(tok)
 	c.mu.Lock()
-	c.token, c.instance = tok.AccessToken, strings.TrimSuffix(inst, "/")
+	c.token, c.instance, c.orgID = tok.AccessToken, strings.TrimSuffix(inst, "/"), org
 	c.gen++
 	c.mu.Unlock()
 	c.logins.Add(1)
 	return nil
+}
+
+// orgIDOf finds the org id in a token response: the identity URL ends in
+// /id/<org id>/<user id>; failing that, Salesforce access tokens start with
+// the 15-character org id followed by "!".
+func orgIDOf(tok *oauth2.Token) string {
+	if id, _ := tok.Extra("id").(string); id != "" {
+		if u, err := url.Parse(id); err == nil {
+			parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+			for i := 0; i+1 < len(parts); i++ {
+				if parts[i] == "id" && parts[i+1] != "" {
+					return parts[i+1]
+				}
+			}
+		}
+	}
+	if org, _, ok := strings.Cut(tok.AccessToken, "!"); ok && (len(org) == 15 || len(org) == 18) {
+		return org
+	}
+	return ""
 }
 
 // authError turns a token endpoint refusal into a message the user can act on.
@@ -187,6 +213,21 @@ func (c *client) session(ctx context.Context) (token, instance string, gen uint6
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.token, c.instance, c.gen, nil
+}
+
+// pubsubSession is session plus the org id the Pub/Sub API wants as tenantid.
+func (c *client) pubsubSession(ctx context.Context) (token, instance, org string, gen uint64, err error) {
+	token, instance, gen, err = c.session(ctx)
+	if err != nil {
+		return "", "", "", 0, err
+	}
+	c.mu.Lock()
+	org = c.orgID
+	c.mu.Unlock()
+	if org == "" {
+		return "", "", "", 0, fmt.Errorf("salesforce: the sign-in answer from %s names no org id (no identity URL), which the Pub/Sub API needs as tenantid", c.cfg.loginURL)
+	}
+	return token, instance, org, gen, nil
 }
 
 // relogin signs in again unless someone already replaced token generation gen.
@@ -250,7 +291,7 @@ func (c *client) do(ctx context.Context, r request) (*http.Response, error) {
 			req.Header[k] = vs
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
-		req.Header.Set("Sforce-Call-Options", callOptions)
+		req.Header.Set("Sforce-Call-Options", "client="+c.cfg.clientTag)
 		if r.contentType != "" {
 			req.Header.Set("Content-Type", r.contentType)
 		}

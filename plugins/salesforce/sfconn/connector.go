@@ -2,8 +2,11 @@ package sfconn
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net"
 	"net/url"
 	"regexp"
 	"sort"
@@ -28,6 +31,14 @@ type Connector struct {
 	cache describeCache
 	// lastAPI is "rest" or "bulk": what the latest Read used (for tests).
 	lastAPI atomic.Value
+	// log receives what a subscription must not keep quiet about (replay
+	// fallbacks, resyncs, reconnects); nil is slog's default logger, which
+	// sdk/serve points at the plugin's stderr.
+	log *slog.Logger
+	// pubsubRoots replaces the system's CAs for the Pub/Sub API (tests);
+	// streamIdle replaces how long a silent stream is trusted (tests).
+	pubsubRoots *x509.CertPool
+	streamIdle  time.Duration
 }
 
 var (
@@ -38,6 +49,7 @@ var (
 	_ sdk.Source          = (*Connector)(nil)
 	_ sdk.Sink            = (*Connector)(nil)
 	_ sdk.WriteChecker    = (*Connector)(nil)
+	_ sdk.EventSource     = (*Connector)(nil)
 )
 
 // New returns the Salesforce connector, unconfigured.
@@ -48,11 +60,12 @@ func (c *Connector) Spec() sdk.Spec {
 	return sdk.Spec{
 		Name:         "salesforce",
 		Version:      Version,
-		Description:  "Salesforce objects: SOQL over REST or Bulk API 2.0 reads, sObject Collections or Bulk 2.0 ingest writes.",
-		Capabilities: []sdk.Capability{sdk.CapSource, sdk.CapSink, sdk.CapEntities, sdk.CapCheck},
+		Description:  "Salesforce objects: SOQL over REST or Bulk API 2.0 reads, sObject Collections or Bulk 2.0 ingest writes, Change Data Capture over the Pub/Sub API.",
+		Capabilities: []sdk.Capability{sdk.CapSource, sdk.CapSink, sdk.CapEntities, sdk.CapCheck, sdk.CapEvents},
 		Connection:   sdk.ConfigSchema{Attributes: connectionAttributes},
 		Source:       sdk.ConfigSchema{Attributes: sourceAttributes},
 		Sink:         sdk.ConfigSchema{Attributes: sinkAttributes},
+		Events:       sdk.ConfigSchema{Attributes: eventAttributes},
 	}
 }
 
@@ -83,26 +96,60 @@ var connectionAttributes = []sdk.Attribute{
 		Description: "Longest wait between two attempts (exponential from 500ms, with jitter), as a Go duration."},
 	{Name: "pace_above", Type: sdk.TypeFloat, Default: 0.9,
 		Description: "Fraction of the daily API limit (from Sforce-Limit-Info) above which calls are spaced out, more the closer to the limit; 0 or 1 turns pacing off."},
+	{Name: "client_tag", Type: sdk.TypeString, Default: DefaultClientTag,
+		Description: "Sent on every call as Sforce-Call-Options: client=<client_tag>; change events whose changeOrigin carries it are this connection's own writes and are not delivered. Give every sluice installation that writes to the same org its own tag."},
+	{Name: "pubsub_endpoint", Type: sdk.TypeString, Default: DefaultPubSubEndpoint,
+		Description: "host:port of the Pub/Sub API that change events are read from (TLS)."},
+	{Name: "pubsub_insecure", Type: sdk.TypeBool, Default: false,
+		Description: "Talk to pubsub_endpoint in plaintext (h2c), for the emulator. Accepted only for a loopback endpoint or when login_url is itself http://, since the access token travels with every call."},
 }
 
-var versionRE = regexp.MustCompile(`^\d+\.\d$`)
+var (
+	versionRE   = regexp.MustCompile(`^\d+\.\d$`)
+	clientTagRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+)
+
+// checkPubSubEndpoint refuses plaintext towards a host that could be
+// anyone's: the access token is metadata on every Pub/Sub call. Loopback is
+// the emulator next door; an http:// login_url already sends the
+// credentials in clear, so an emulator elsewhere is not made worse.
+func checkPubSubEndpoint(cfg authConfig) sdk.Diagnostics {
+	host, port, err := net.SplitHostPort(cfg.pubsubEndpoint)
+	if err != nil || host == "" || port == "" {
+		return sdk.Diagnostics{sdk.Errorf([]string{"pubsub_endpoint"}, "not host:port", "%q: want e.g. %s", cfg.pubsubEndpoint, DefaultPubSubEndpoint)}
+	}
+	if !cfg.pubsubInsecure || strings.HasPrefix(strings.ToLower(cfg.loginURL), "http://") {
+		return nil
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+		return nil
+	}
+	return sdk.Diagnostics{sdk.Errorf([]string{"pubsub_insecure"}, "plaintext to a remote host",
+		"the access token would cross the network in clear text to %s; pubsub_insecure is accepted for a loopback endpoint or an http:// login_url (an emulator) only", host)}
+}
 
 // Configure checks the connection block; it does not sign in (Check does).
 func (c *Connector) Configure(_ context.Context, v sdk.Values) sdk.Diagnostics {
 	var diags sdk.Diagnostics
 	cfg := authConfig{
-		loginURL:     strings.TrimSuffix(v.String("login_url", ""), "/"),
-		apiVersion:   strings.TrimPrefix(v.String("api_version", "64.0"), "v"),
-		kind:         v.String("auth", "refresh_token"),
-		clientID:     v.String("client_id", ""),
-		clientSecret: v.String("client_secret", ""),
-		refreshToken: v.String("refresh_token", ""),
-		username:     v.String("username", ""),
-		password:     v.String("password", ""),
-		privateKey:   v.String("private_key", ""),
-		maxAttempts:  int(v.Int("max_attempts", 10)),
-		baseBackoff:  500 * time.Millisecond,
-		paceAbove:    v.Float("pace_above", 0.9),
+		loginURL:       strings.TrimSuffix(v.String("login_url", ""), "/"),
+		apiVersion:     strings.TrimPrefix(v.String("api_version", "64.0"), "v"),
+		kind:           v.String("auth", "refresh_token"),
+		clientID:       v.String("client_id", ""),
+		clientSecret:   v.String("client_secret", ""),
+		refreshToken:   v.String("refresh_token", ""),
+		username:       v.String("username", ""),
+		password:       v.String("password", ""),
+		privateKey:     v.String("private_key", ""),
+		maxAttempts:    int(v.Int("max_attempts", 10)),
+		baseBackoff:    500 * time.Millisecond,
+		paceAbove:      v.Float("pace_above", 0.9),
+		clientTag:      v.String("client_tag", DefaultClientTag),
+		pubsubEndpoint: v.String("pubsub_endpoint", DefaultPubSubEndpoint),
+		pubsubInsecure: v.Bool("pubsub_insecure", false),
 	}
 	if u, err := url.Parse(cfg.loginURL); cfg.loginURL == "" || err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		diags = append(diags, sdk.Errorf([]string{"login_url"}, "not a URL", "%q: want e.g. https://login.salesforce.com or https://acme.my.salesforce.com", cfg.loginURL))
@@ -144,6 +191,10 @@ func (c *Connector) Configure(_ context.Context, v sdk.Values) sdk.Diagnostics {
 	if cfg.baseBackoff > mb {
 		cfg.baseBackoff = mb
 	}
+	if !clientTagRE.MatchString(cfg.clientTag) {
+		diags = append(diags, sdk.Errorf([]string{"client_tag"}, "not a client name", "%q: want letters, digits, '_', '-' or '.'", cfg.clientTag))
+	}
+	diags = append(diags, checkPubSubEndpoint(cfg)...)
 	if cfg.maxAttempts < 1 {
 		diags = append(diags, sdk.Errorf([]string{"max_attempts"}, "must be at least 1", "got %d", cfg.maxAttempts))
 	}
@@ -241,6 +292,13 @@ func (c *Connector) DescribeEntity(ctx context.Context, r sdk.DescribeRequest) (
 		ent.WriteModes = append(ent.WriteModes, sdk.WriteDelete)
 	}
 	return ent, nil
+}
+
+func (c *Connector) logger() *slog.Logger {
+	if c.log != nil {
+		return c.log
+	}
+	return slog.Default()
 }
 
 func describeErr(obj string, err error) error {
