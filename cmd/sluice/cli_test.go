@@ -37,19 +37,20 @@ func TestMain(m *testing.M) {
 		}
 	}
 	code := m.Run()
+	stopTestPostgres()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
 
 // repoRoot is two directories up from this package.
-func repoRoot(t *testing.T) string {
+func repoRoot(t testing.TB) string {
 	_, file, _, _ := runtime.Caller(0)
 	return filepath.Join(filepath.Dir(file), "..", "..")
 }
 
 // workdir is a scratch directory holding copies of flows/ and testdata/,
 // with the built plugins locked, as `make demo` leaves things.
-func workdir(t *testing.T) string {
+func workdir(t testing.TB) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, sub := range []string{"flows", "testdata"} {
@@ -68,13 +69,13 @@ type result struct {
 	stdout, stderr string
 }
 
-func sluice(t *testing.T, dir string, args ...string) result {
+func sluice(t testing.TB, dir string, args ...string) result {
 	t.Helper()
 	return sluiceEnv(t, dir, nil, args...)
 }
 
 // sluiceEnv runs sluice with extra environment variables.
-func sluiceEnv(t *testing.T, dir string, env []string, args ...string) result {
+func sluiceEnv(t testing.TB, dir string, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "sluice"), args...)
 	cmd.Dir = dir

@@ -25,7 +25,7 @@ var (
 
 // buildSalesforcePlugin adds sluice-plugin-salesforce to binDir (TestMain
 // builds the others).
-func buildSalesforcePlugin(t *testing.T) {
+func buildSalesforcePlugin(t testing.TB) {
 	t.Helper()
 	sfPluginOnce.Do(func() {
 		out, err := exec.Command("go", "build", "-o", filepath.Join(binDir, "sluice-plugin-salesforce"),
