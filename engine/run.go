@@ -302,6 +302,7 @@ func (r *run) execute(parent context.Context) error {
 		w, err := sink.OpenWriter(context.WithoutCancel(ctx), sdk.WriteRequest{
 			Entity: s.Plan.Entity, Mode: s.Plan.Mode, Keys: s.Plan.Keys, Options: s.Options,
 			Schema: s.Schema, FlowName: p.Flow.Name, RunID: r.id, Deletes: s.Plan.Deletes,
+			RejectOnCommit: r.cont,
 		})
 		if err != nil {
 			_ = closeWriters()
@@ -566,6 +567,9 @@ func (r *run) write(ctx context.Context, i int, w sdk.Writer, in <-chan item) er
 				return r.fail(fmt.Errorf("sink %s: commit: %w", s.Label(), err))
 			}
 			c.bytes.Add(cr.BytesWritten)
+			if err := r.commitRejected(s, c, cr.Rejected); err != nil {
+				return err
+			}
 			if err := r.acked(it.seq); err != nil {
 				return err
 			}
@@ -617,6 +621,33 @@ func (r *run) write(ctx context.Context, i int, w sdk.Writer, in <-chan item) er
 		return r.fail(fmt.Errorf("sink %s: commit: %w", s.Label(), err))
 	}
 	c.bytes.Add(cr.BytesWritten)
+	return r.commitRejected(s, c, cr.Rejected)
+}
+
+// commitRejected accounts for rows a sink refused while committing: Write
+// counted them as written; they become failed records in the dead-letter
+// file, before the checkpoint that follows is saved.
+func (r *run) commitRejected(s *PreparedSink, c *sinkCounters, rejected []sdk.CommitRejection) error {
+	if len(rejected) == 0 {
+		return nil
+	}
+	if !r.cont {
+		// The sink was told to fail the commit instead (RejectOnCommit).
+		return r.fail(fmt.Errorf("sink %s refused %d record(s) at commit although the run stops at the first bad record: %s",
+			s.Label(), len(rejected), rejected[0].Reason))
+	}
+	for _, rj := range rejected {
+		c.written.Add(-1)
+		c.rejected.Add(1)
+		r.count.failed.Add(1)
+		rec := make(map[string]any, len(rj.Fields))
+		for k, v := range rj.Fields {
+			rec[k] = v
+		}
+		if err := r.deadLetter(DeadLetter{Stage: "sink " + s.Label(), Reason: rj.Reason, Location: rj.Location, Record: rec}); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

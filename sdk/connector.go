@@ -78,6 +78,13 @@ type Writer interface {
 	Write(ctx context.Context, rec arrow.RecordBatch) (WriteResult, error)
 	// Commit makes everything accepted so far durable. The engine advances
 	// checkpoints only after every sink's Commit returned nil.
+	//
+	// A destination may refuse rows only once they are loaded (a bulk
+	// load's per-row errors), after the engine has let go of the batches.
+	// When the request allowed it (WriteRequest.RejectOnCommit), Commit
+	// returns such rows in CommitResult.Rejected, carrying their content:
+	// they count as rejected, not written, and the commit still makes
+	// every other row durable. Otherwise Commit fails and commits nothing.
 	Commit(ctx context.Context) (CommitResult, error)
 	// Close releases resources. If Commit was not called since the last
 	// Write, Close must discard the uncommitted data rather than publish

@@ -362,6 +362,15 @@ type WriteRequest struct {
 	// says `deletes = true`; a sink that cannot delete must refuse it (in
 	// CheckWrite and OpenWriter) rather than write the rows.
 	Deletes bool
+	// RejectOnCommit says the engine takes rows refused while committing
+	// (CommitResult.Rejected) and dead-letters them; it sets it when the
+	// flow continues on error. Without it a refused row must fail the run,
+	// so a sink that finds bad rows only while committing fails Commit
+	// and commits none of it, just as the engine discards the uncommitted
+	// rows when a row rejected by Write fails the run. An engine that
+	// predates CommitResult.Rejected never sets it, so no row it would
+	// ignore can be dropped.
+	RejectOnCommit bool
 }
 
 // RejectedRow is one row a sink refused.
@@ -382,6 +391,23 @@ type CommitResult struct {
 	// BytesWritten is what this call wrote to the destination (buffered
 	// data flushed on commit), if known; Write reports the rest.
 	BytesWritten int64
+	// Rejected are the rows the destination refused while committing
+	// (see Writer.Commit). Only a request with RejectOnCommit may have
+	// them.
+	Rejected []CommitRejection
+}
+
+// CommitRejection is a row the destination refused while committing, when
+// the sink can no longer point at a batch row: the row as the sink staged
+// it (field name → text as written, absent for null) and why.
+type CommitRejection struct {
+	// Fields are keyed by the names of the written records' fields. The
+	// text is the sink's staged form of the value (a timestamp as the
+	// sink formatted it, binary as the sink encoded it), not an Arrow
+	// value; a field the sink did not stage is absent, as a null is.
+	Fields   map[string]string
+	Reason   string
+	Location string // e.g. "part-00003.csv.gz:118", optional
 }
 
 // SubscribeRequest asks an event source for change events.

@@ -290,6 +290,7 @@ func (c *Client) OpenWriter(ctx context.Context, req sdk.WriteRequest) (sdk.Writ
 	header := &pb.Write_Header{
 		Entity: req.Entity, Mode: string(req.Mode), Keys: req.Keys, Options: opts,
 		FlowName: req.FlowName, RunId: req.RunID, Schema: schema, Deletes: req.Deletes,
+		RejectOnCommit: req.RejectOnCommit,
 	}
 	if c.SharedMemory && shmAvailable() {
 		if r, err := newRing(); err == nil {
@@ -423,15 +424,26 @@ func (w *remoteWriter) Commit(ctx context.Context) (sdk.CommitResult, error) {
 	if err := w.stream.Send(&pb.Write_Request{Kind: &pb.Write_Request_Commit{Commit: w.commit}}); err != nil {
 		return sdk.CommitResult{}, w.sendErr(err)
 	}
-	msg, err := w.recv()
-	if err != nil {
-		return sdk.CommitResult{}, err
+	var res sdk.CommitResult
+	for first := true; ; first = false {
+		msg, err := w.recv()
+		if err != nil {
+			return sdk.CommitResult{}, err
+		}
+		got, ok := msg.Kind.(*pb.Write_Response_Committed)
+		if !ok || got.Committed.GetId() != w.commit {
+			return sdk.CommitResult{}, fmt.Errorf("plugin %s answered commit %d with %v", w.c.Name, w.commit, msg.Kind)
+		}
+		if first {
+			res.BytesWritten = got.Committed.BytesWritten
+		}
+		for _, r := range got.Committed.Rejected {
+			res.Rejected = append(res.Rejected, sdk.CommitRejection{Fields: r.Fields, Reason: r.Reason, Location: r.Location})
+		}
+		if !got.Committed.More {
+			return res, nil
+		}
 	}
-	got, ok := msg.Kind.(*pb.Write_Response_Committed)
-	if !ok || got.Committed.GetId() != w.commit {
-		return sdk.CommitResult{}, fmt.Errorf("plugin %s answered commit %d with %v", w.c.Name, w.commit, msg.Kind)
-	}
-	return sdk.CommitResult{BytesWritten: got.Committed.BytesWritten}, nil
 }
 
 // Close ends the stream; the plugin's Close error, if any, arrives as the
@@ -467,7 +479,8 @@ func (c *Client) CheckWrite(ctx context.Context, req sdk.WriteRequest) sdk.Diagn
 		return sdk.Diagnostics{{Summary: "Invalid sink schema", Detail: err.Error()}}
 	}
 	resp, err := c.rpc.CheckWrite(ctx, &pb.Write_Header{Entity: req.Entity, Mode: string(req.Mode), Keys: req.Keys,
-		Options: opts, FlowName: req.FlowName, RunId: req.RunID, Schema: schema, Deletes: req.Deletes})
+		Options: opts, FlowName: req.FlowName, RunId: req.RunID, Schema: schema, Deletes: req.Deletes,
+		RejectOnCommit: req.RejectOnCommit})
 	if status.Code(err) == codes.Unimplemented {
 		return nil // a plugin built before CheckWrite existed
 	}

@@ -33,7 +33,8 @@ func newMemConn() *memConn { return &memConn{committed: map[string]int64{}} }
 func (m *memConn) Spec() sdk.Spec {
 	return sdk.Spec{Name: "mem", Version: "1.0.0", Capabilities: []sdk.Capability{sdk.CapSource, sdk.CapSink},
 		Source: sdk.ConfigSchema{Attributes: []sdk.Attribute{{Name: "rows", Type: sdk.TypeInt}}},
-		Sink:   sdk.ConfigSchema{Attributes: []sdk.Attribute{{Name: "dest", Type: sdk.TypeString, Required: true, Entity: true}}}}
+		Sink: sdk.ConfigSchema{Attributes: []sdk.Attribute{{Name: "dest", Type: sdk.TypeString, Required: true, Entity: true},
+			{Name: "refuse_at_commit", Type: sdk.TypeInt, Description: "refuse rows whose id is a multiple of this at commit"}}}}
 }
 
 func (m *memConn) Configure(context.Context, sdk.Values) sdk.Diagnostics { return nil }
@@ -89,13 +90,18 @@ func (m *memConn) OpenWriter(ctx context.Context, req sdk.WriteRequest) (sdk.Wri
 	if req.Entity == "" {
 		return nil, fmt.Errorf("no destination")
 	}
-	return &memWriter{m: m, dest: req.Entity}, nil
+	return &memWriter{m: m, dest: req.Entity, refuseEvery: req.Options.Int("refuse_at_commit", 0), rejectOnCommit: req.RejectOnCommit}, nil
 }
 
 type memWriter struct {
 	m       *memConn
 	dest    string
 	pending int64
+	// refuseEvery makes Commit refuse the pending rows whose id is a
+	// multiple of it, as a bulk load refuses rows it cannot load.
+	refuseEvery    int64
+	rejectOnCommit bool
+	refused        []int64 // pending ids to refuse
 }
 
 func (w *memWriter) Write(ctx context.Context, rec arrow.RecordBatch) (sdk.WriteResult, error) {
@@ -113,18 +119,35 @@ func (w *memWriter) Write(ctx context.Context, rec arrow.RecordBatch) (sdk.Write
 		}
 	}
 	w.pending += rec.NumRows() - int64(len(res.Rejected))
+	if w.refuseEvery > 0 {
+		ids := rec.Column(0)
+		for i := 0; i < int(rec.NumRows()); i++ {
+			if id := ids.GetOneForMarshal(i).(int64); id%w.refuseEvery == 0 {
+				w.refused = append(w.refused, id)
+			}
+		}
+	}
 	return res, nil
 }
 
 func (w *memWriter) Commit(context.Context) (sdk.CommitResult, error) {
 	w.m.mu.Lock()
 	defer w.m.mu.Unlock()
-	w.m.committed[w.dest] += w.pending
-	w.pending = 0
-	return sdk.CommitResult{}, nil
+	var res sdk.CommitResult
+	if len(w.refused) > 0 && !w.rejectOnCommit {
+		return res, fmt.Errorf("the destination refused %d rows", len(w.refused))
+	}
+	for _, id := range w.refused {
+		res.Rejected = append(res.Rejected, sdk.CommitRejection{Fields: map[string]string{"id": fmt.Sprint(id)},
+			Reason: fmt.Sprintf("id %d refused at commit", id), Location: fmt.Sprintf("mem:%d", id)})
+	}
+	w.m.committed[w.dest] += w.pending - int64(len(w.refused))
+	res.BytesWritten = 10 * (w.pending - int64(len(w.refused)))
+	w.pending, w.refused = 0, nil
+	return res, nil
 }
 
-func (w *memWriter) Close(context.Context) error { w.pending = 0; return nil }
+func (w *memWriter) Close(context.Context) error { w.pending, w.refused = 0, nil; return nil }
 
 func (m *memConn) count(dest string) int64 {
 	m.mu.Lock()

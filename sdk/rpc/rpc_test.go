@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/sluice-dev/sluice/sdk"
+	"github.com/sluice-dev/sluice/sdk/rpc"
 	"github.com/sluice-dev/sluice/sdk/sdktest"
 )
 
@@ -32,8 +33,55 @@ func TestConformanceOfMemConnector(t *testing.T) {
 		Sink: &sdktest.SinkCase{
 			Options: func(t *testing.T) sdk.Values { return sdk.Values{"dest": fmt.Sprint(destSeq.Add(1))} },
 			Count:   func(t *testing.T, o sdk.Values) int64 { return mem.count(o.String("dest", "")) },
+			CommitRejects: &sdktest.CommitRejectCase{
+				Options: func(t *testing.T) sdk.Values {
+					return sdk.Values{"dest": fmt.Sprint(destSeq.Add(1)), "refuse_at_commit": int64(10)}
+				},
+				Batch:   func() arrow.RecordBatch { return sdktest.TenColumnBatch(0, 100) },
+				Refused: 10,
+			},
 		},
 	})
+}
+
+// TestRowsRefusedAtCommitCrossTheWire: a long list of rows refused at
+// commit arrives whole, in order and with every field, although it is
+// split over several messages; the bytes written survive the split.
+func TestRowsRefusedAtCommitCrossTheWire(t *testing.T) {
+	defer rpc.SetCommitChunkBytes(1 << 10)()
+	mem := newMemConn()
+	client := sdktest.Pipe(t, mem)
+	w, err := client.OpenWriter(context.Background(), sdk.WriteRequest{Entity: "refusing", Schema: sdktest.TenColumnSchema,
+		Options: sdk.Values{"refuse_at_commit": int64(3)}, RejectOnCommit: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close(context.Background())
+	rec := sdktest.TenColumnBatch(1, 3000)
+	defer rec.Release()
+	if _, err := w.Write(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	res, err := w.Commit(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rejected) != 1000 || res.BytesWritten != 20000 {
+		t.Fatalf("%d refused rows and %d bytes written, want 1000 and 20000", len(res.Rejected), res.BytesWritten)
+	}
+	for i, r := range res.Rejected {
+		id := fmt.Sprint(3 * (i + 1))
+		if r.Fields["id"] != id || r.Reason != "id "+id+" refused at commit" || r.Location != "mem:"+id {
+			t.Fatalf("refused row %d = %+v", i, r)
+		}
+	}
+	// The stream goes on: a second commit is answered with its own id.
+	if res, err := w.Commit(context.Background()); err != nil || len(res.Rejected) != 0 {
+		t.Fatalf("second Commit = %+v, %v", res, err)
+	}
+	if got := mem.count("refusing"); got != 2000 {
+		t.Fatalf("committed %d rows, want 2000", got)
+	}
 }
 
 func TestReadKeepsOrderOfBatchesCheckpointsAndRejects(t *testing.T) {

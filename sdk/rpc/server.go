@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/sluice-dev/sluice/sdk"
 	pb "github.com/sluice-dev/sluice/sdk/protocol/sluicev1"
@@ -268,7 +269,7 @@ func (s *Server) Write(stream pb.Connector_WriteServer) error {
 	}
 	w, err := sink.OpenWriter(ctx, sdk.WriteRequest{
 		Entity: h.Entity, Mode: sdk.WriteMode(h.Mode), Keys: h.Keys, Options: valuesFromPB(h.Options),
-		Schema: schema, FlowName: h.FlowName, RunID: h.RunId, Deletes: h.Deletes,
+		Schema: schema, FlowName: h.FlowName, RunID: h.RunId, Deletes: h.Deletes, RejectOnCommit: h.RejectOnCommit,
 	})
 	if err != nil {
 		return toStatus(err)
@@ -331,14 +332,41 @@ func serveWrites(ctx context.Context, stream pb.Connector_WriteServer, send *loc
 			if err != nil {
 				return err
 			}
-			committed := &pb.Write_Committed{Id: kind.Commit, BytesWritten: res.BytesWritten}
-			if err := send.Send(&pb.Write_Response{Kind: &pb.Write_Response_Committed{Committed: committed}}); err != nil {
-				return err
+			for _, committed := range committedMessages(kind.Commit, res) {
+				if err := send.Send(&pb.Write_Response{Kind: &pb.Write_Response_Committed{Committed: committed}}); err != nil {
+					return err
+				}
 			}
 		default:
 			return status.Errorf(codes.InvalidArgument, "unexpected message %T in write stream", msg.Kind)
 		}
 	}
+}
+
+// commitChunkBytes caps the rejected rows one Committed message carries.
+// A commit may refuse up to a destination's error limit of rows, each as
+// wide as a record, which together can pass MaxMessageSize.
+var commitChunkBytes = 16 << 20
+
+// committedMessages answers commit id: one message, or several carrying
+// the rejected rows in chunks, all but the last marked more.
+func committedMessages(id uint64, res sdk.CommitResult) []*pb.Write_Committed {
+	cur := &pb.Write_Committed{Id: id, BytesWritten: res.BytesWritten}
+	out := []*pb.Write_Committed{cur}
+	size := 0
+	for _, r := range res.Rejected {
+		m := &pb.Write_CommitRejection{Fields: r.Fields, Reason: r.Reason, Location: r.Location}
+		n := proto.Size(m)
+		if size > 0 && size+n > commitChunkBytes {
+			cur.More = true
+			cur = &pb.Write_Committed{Id: id}
+			out = append(out, cur)
+			size = 0
+		}
+		cur.Rejected = append(cur.Rejected, m)
+		size += n
+	}
+	return out
 }
 
 func (s *Server) CheckWrite(ctx context.Context, h *pb.Write_Header) (*pb.Configure_Response, error) {
@@ -352,7 +380,7 @@ func (s *Server) CheckWrite(ctx context.Context, h *pb.Write_Header) (*pb.Config
 	}
 	diags := wc.CheckWrite(ctx, sdk.WriteRequest{
 		Entity: h.Entity, Mode: sdk.WriteMode(h.Mode), Keys: h.Keys, Options: valuesFromPB(h.Options),
-		Schema: schema, FlowName: h.FlowName, RunID: h.RunId, Deletes: h.Deletes,
+		Schema: schema, FlowName: h.FlowName, RunID: h.RunId, Deletes: h.Deletes, RejectOnCommit: h.RejectOnCommit,
 	})
 	return &pb.Configure_Response{Diagnostics: diagsToPB(diags)}, nil
 }

@@ -3,7 +3,8 @@
 // connector's source and sink roles twice — once directly and once through
 // the real protocol (sdk/rpc over gRPC on a unix socket, as go-plugin runs
 // it) — for schema agreement, batch caps, large batches, rejected rows,
-// commit semantics and cancellation.
+// commit semantics (rows refused at commit too, see [CommitRejectCase]) and
+// cancellation.
 //
 // [Pipe] gives a connector's own tests the same over-the-wire client.
 // Package sdk/serve is what a plugin's main calls instead.

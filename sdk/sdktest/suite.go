@@ -47,6 +47,21 @@ type SinkCase struct {
 	// LargeRows is the row count of the large-batch check (default 300,000,
 	// about 26 MB, several times gRPC's default message limit).
 	LargeRows int
+	// CommitRejects, when set, checks a sink whose destination refuses
+	// some rows only while committing (sdk.CommitResult.Rejected).
+	CommitRejects *CommitRejectCase
+}
+
+// CommitRejectCase is a write whose rows the sink accepts in Write and its
+// destination partly refuses on Commit.
+type CommitRejectCase struct {
+	// Options returns fresh options for the write; nil uses the sink
+	// case's. Count, when set, is asked about these options.
+	Options func(t *testing.T) sdk.Values
+	// Batch returns the rows to write, shaped like TenColumnSchema.
+	Batch func() arrow.RecordBatch
+	// Refused is how many of them the destination refuses.
+	Refused int
 }
 
 // Run runs the conformance checks, each directly and over the protocol.
@@ -80,6 +95,10 @@ func Run(t *testing.T, s Suite) {
 				t.Run("sink/close-without-commit", func(t *testing.T) { checkAbort(t, open(t), s.Sink) })
 				t.Run("sink/large-batch", func(t *testing.T) { checkLarge(t, open(t), s.Sink) })
 				t.Run("sink/cancellation", func(t *testing.T) { checkWriteCancel(t, open(t), s.Sink) })
+				if s.Sink.CommitRejects != nil {
+					t.Run("sink/commit-rejects", func(t *testing.T) { checkCommitRejects(t, open(t), s.Sink, true) })
+					t.Run("sink/commit-rejects-not-allowed", func(t *testing.T) { checkCommitRejects(t, open(t), s.Sink, false) })
+				}
 			}
 		})
 	}
@@ -226,6 +245,11 @@ func checkReadCancel(t *testing.T, c sdk.Connector, sc *SourceCase) {
 
 func openWriter(t *testing.T, c sdk.Connector, sk *SinkCase, opts sdk.Values, ctx context.Context) sdk.Writer {
 	t.Helper()
+	return openWriterRejecting(t, c, sk, opts, ctx, false)
+}
+
+func openWriterRejecting(t *testing.T, c sdk.Connector, sk *SinkCase, opts sdk.Values, ctx context.Context, rejectOnCommit bool) sdk.Writer {
+	t.Helper()
 	sink, ok := c.(sdk.Sink)
 	if !ok {
 		t.Fatal("connector does not implement sdk.Sink")
@@ -240,7 +264,7 @@ func openWriter(t *testing.T, c sdk.Connector, sk *SinkCase, opts sdk.Values, ct
 		mode = sdk.WriteInsert
 	}
 	w, err := sink.OpenWriter(ctx, sdk.WriteRequest{Entity: entity, Mode: mode, Keys: sk.Keys,
-		Options: opts, Schema: TenColumnSchema, FlowName: "conformance", RunID: "sdktest"})
+		Options: opts, Schema: TenColumnSchema, FlowName: "conformance", RunID: "sdktest", RejectOnCommit: rejectOnCommit})
 	if err != nil {
 		t.Fatalf("OpenWriter: %v", err)
 	}
@@ -276,15 +300,100 @@ func checkWrite(t *testing.T, c sdk.Connector, sk *SinkCase) {
 		total += int(rec.NumRows())
 		rec.Release()
 	}
-	if _, err := w.Commit(context.Background()); err != nil {
-		t.Fatalf("Commit: %v", err)
-	}
+	commit(t, w)
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	if sk.Count != nil {
 		if got := sk.Count(t, opts); got != int64(total) {
 			t.Fatalf("after Commit the destination holds %d rows, want %d", got, total)
+		}
+	}
+}
+
+// commit commits a write opened without RejectOnCommit, which must not
+// return refused rows.
+func commit(t *testing.T, w sdk.Writer) {
+	t.Helper()
+	res, err := w.Commit(context.Background())
+	if err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if len(res.Rejected) > 0 {
+		t.Fatalf("Commit returned %d refused rows (first: %s) for a write opened without RejectOnCommit; it must fail instead",
+			len(res.Rejected), res.Rejected[0].Reason)
+	}
+}
+
+// checkCommitRejects writes rows the destination partly refuses on
+// Commit. With RejectOnCommit, Commit returns each refused row with its
+// content and reason and commits the others; without it, Commit fails and
+// commits none.
+func checkCommitRejects(t *testing.T, c sdk.Connector, sk *SinkCase, allowed bool) {
+	cr := sk.CommitRejects
+	options := cr.Options
+	if options == nil {
+		options = sk.Options
+	}
+	opts := options(t)
+	w := openWriterRejecting(t, c, sk, opts, context.Background(), allowed)
+	closed := false
+	closeWriter := func() {
+		closed = true
+		if err := w.Close(context.Background()); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+	}
+	defer func() {
+		if !closed {
+			w.Close(context.Background())
+		}
+	}()
+	rec := cr.Batch()
+	rows := rec.NumRows()
+	writeBatch(t, w, rec)
+	rec.Release()
+	res, err := w.Commit(context.Background())
+	if !allowed {
+		if err == nil {
+			t.Fatalf("Commit of rows the destination refuses succeeded (%d refused rows returned) for a write opened without RejectOnCommit; it must fail",
+				len(res.Rejected))
+		}
+		// Over the protocol the failed Commit ended the stream, so Close
+		// may report its error again.
+		closed = true
+		_ = w.Close(context.Background())
+		if sk.Count != nil {
+			if got := sk.Count(t, opts); got != 0 {
+				t.Fatalf("a failed Commit left %d rows visible; without RejectOnCommit it must commit none", got)
+			}
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("Commit: %v", err)
+	}
+	if len(res.Rejected) != cr.Refused {
+		t.Fatalf("Commit returned %d refused rows, want %d", len(res.Rejected), cr.Refused)
+	}
+	for i, r := range res.Rejected {
+		if r.Reason == "" {
+			t.Fatalf("refused row %d has no reason", i)
+		}
+		if len(r.Fields) == 0 {
+			t.Fatalf("refused row %d (%s) carries no fields: at commit the engine no longer holds the batch", i, r.Reason)
+		}
+		for name := range r.Fields {
+			if TenColumnSchema.FieldIndices(name) == nil {
+				t.Fatalf("refused row %d has field %q, which the written records do not have", i, name)
+			}
+		}
+	}
+	closeWriter()
+	if sk.Count != nil {
+		if got, want := sk.Count(t, opts), rows-int64(cr.Refused); got != want {
+			t.Fatalf("after a Commit that refused %d of %d rows the destination holds %d, want %d: the others must be committed",
+				cr.Refused, rows, got, want)
 		}
 	}
 }
@@ -316,9 +425,7 @@ func checkLarge(t *testing.T, c sdk.Connector, sk *SinkCase) {
 	rec := TenColumnBatch(0, rows)
 	writeBatch(t, w, rec)
 	rec.Release()
-	if _, err := w.Commit(context.Background()); err != nil {
-		t.Fatalf("Commit: %v", err)
-	}
+	commit(t, w)
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatalf("Close: %v", err)
 	}

@@ -26,6 +26,11 @@ const (
 
 const defaultPartSize = 256 << 20
 
+// defaultMaxLoadErrors bounds the rows one load may refuse, and so the
+// refused rows Commit holds and returns, while a bad batch still fails
+// instead of loading a trickle.
+const defaultMaxLoadErrors = 1000
+
 var connectionAttributes = []sdk.Attribute{
 	{Name: "dsn", Type: sdk.TypeString, Sensitive: true,
 		Description: "postgres://user:password@host:port/db?sslmode=require — the wire transport's connection URL (Redshift listens on 5439). TLS follows sslmode. Required unless transport = \"data_api\"."},
@@ -79,6 +84,8 @@ var sinkAttributes = []sdk.Attribute{
 		Description: "Uncompressed bytes of CSV after which a staged part is finished and the next begun."},
 	{Name: "max_retries", Type: sdk.TypeInt, Default: int64(5),
 		Description: "How often a load that hit a serialization conflict (SQLSTATE 40001, 40P01, Redshift 1023) is retried, with backoff."},
+	{Name: "max_load_errors", Type: sdk.TypeInt, Default: int64(defaultMaxLoadErrors),
+		Description: "Redshift mode, in flows that continue on error: how many rows COPY may refuse (MAXERROR, at most 100000) while the rest of the load commits; the refused rows are dead-lettered with Redshift's reason. One more fails the whole load. 0 fails on the first, as do flows that fail on error."},
 }
 
 var sourceAttributes = []sdk.Attribute{
@@ -227,6 +234,7 @@ type sinkOptions struct {
 	truncateNanos  bool
 	partSize       int64
 	maxRetries     int
+	maxLoadErrors  int
 	// deletes is the engine's: apply change-event deletes (WriteRequest.Deletes).
 	deletes bool
 }
@@ -243,6 +251,11 @@ func parseSinkOptions(v sdk.Values, entity string) (sinkOptions, error) {
 		partSize:       v.Int("part_size", defaultPartSize),
 		maxRetries:     int(v.Int("max_retries", 5)),
 	}
+	maxLoadErrors := v.Int("max_load_errors", defaultMaxLoadErrors)
+	if maxLoadErrors < 0 || maxLoadErrors > maxMaxErrors {
+		return o, fmt.Errorf("max_load_errors: %d: want 0 to %d (Redshift's MAXERROR limit)", maxLoadErrors, maxMaxErrors)
+	}
+	o.maxLoadErrors = int(maxLoadErrors)
 	if o.table == "" {
 		o.table = v.String("table", "")
 	}

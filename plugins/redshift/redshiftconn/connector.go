@@ -36,6 +36,9 @@ type Connector struct {
 	open func(ctx context.Context, cfg connConfig) (session, error)
 	// newID names a write stream's staging tables and prefix.
 	newID func() string
+	// loadErrorWaits are the pauses between reads of the load-error view
+	// (tests shorten them).
+	loadErrorWaits []time.Duration
 }
 
 var (
@@ -50,7 +53,7 @@ var (
 
 // New returns an unconfigured Redshift connector.
 func New() *Connector {
-	c := &Connector{}
+	c := &Connector{loadErrorWaits: defaultLoadErrorWaits}
 	c.open = c.openSession
 	c.newID = func() string {
 		var b [4]byte

@@ -506,13 +506,15 @@ func TestDataAPIGoldenSQL(t *testing.T) {
 // TestDataAPICopyFailure: the batch fails at the COPY; the load errors are
 // read back in a statement of their own, nothing is rolled back by hand
 // (the batch already was) and the staged objects stay.
+// With RejectOnCommit the COPY failed for refusing more than
+// max_load_errors rows, and the error says so.
 func TestDataAPICopyFailure(t *testing.T) {
 	rec := &recorder{copied: "0", columns: map[string][][]string{"events": existingColumns}, failCopy: true}
 	fake, srv := newFakeDataAPI(t, rec)
 	store := &memStore{objects: map[string][]byte{}}
 	c := dataAPIConnector(t, srv, store)
 	w, err := c.OpenWriter(context.Background(), sdk.WriteRequest{Entity: "events", Mode: sdk.WriteUpsert, Keys: []string{"id"},
-		Schema: arrow.NewSchema(goldenFields, nil)})
+		Schema: arrow.NewSchema(goldenFields, nil), RejectOnCommit: true, Options: sdk.Values{"max_load_errors": int64(7)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -522,8 +524,14 @@ func TestDataAPICopyFailure(t *testing.T) {
 	}
 	_, err = w.Commit(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "Load into table 'sluice_stage_0001_1' failed") ||
-		!strings.Contains(err.Error(), `part-00000.csv.gz line 2, column "name" (varchar): String length exceeds DDL length [1204]`) {
+		!strings.Contains(err.Error(), "\nRedshift refused more rows than max_load_errors = 7 tolerates; the first 1:\n") ||
+		!strings.Contains(err.Error(), `part-00000.csv.gz line 2, column "name" (varchar): String length exceeds DDL length [1204] — row Id=2`) {
 		t.Fatalf("Commit = %v, want the COPY's error and the load errors", err)
+	}
+	for _, s := range fake.sent {
+		if strings.HasPrefix(s, "COPY") && !strings.Contains(s, "\nMAXERROR 7\n") {
+			t.Fatalf("COPY without MAXERROR 7:\n%s", s)
+		}
 	}
 	var de *dataAPIError
 	if !errors.As(err, &de) || !strings.HasPrefix(de.SQL, "COPY") {

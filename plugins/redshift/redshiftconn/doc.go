@@ -42,6 +42,56 @@
 // load with backoff; any other error rolls everything back, and Close
 // without Commit discards the staged rows.
 //
+// # Rows the database refuses at commit
+//
+// Some rows pass the checks above and are still refused by COPY (a NOT
+// NULL or CHECK constraint, a value Redshift parses differently). By then
+// the engine no longer holds the batches, so such rows come back from
+// Commit as sdk.CommitRejection: the row as staged (field name → CSV text,
+// nulls absent; binary as hex, timestamps as formatted; a delete as its
+// key and _change_type DELETE) with Redshift's reason, placed on the field
+// its column belongs to, and the part file and line as the location.
+//
+// In Redshift mode, when the engine takes such rows (WriteRequest.
+// RejectOnCommit: the flow continues on error), COPY runs with MAXERROR
+// max_load_errors (default 1000, at most 100000; 0 fails on the first).
+// When pg_last_copy_count() is below the rows staged, the loader reads
+// the refused lines in the same session and transaction, before the
+// de-duplication and merge, which go on without them:
+//
+//	SELECT DISTINCT TRIM(file_name), line_number, TRIM(column_name), TRIM(column_type),
+//	       TRIM(column_length), error_code, TRIM(error_message)
+//	FROM sys_load_error_detail WHERE file_name LIKE '<load prefix>%' ESCAPE '^' ORDER BY 1, 2
+//
+// sys_load_error_detail, not stl_load_errors: it exists on Serverless too
+// (and a failed query would abort the transaction), it covers
+// concurrency-scaling clusters, and the load's own prefix needs no query
+// id (SYS query ids are not pg_last_copy_id()'s). DISTINCT folds the lines
+// a retried attempt of the same load logged again. The view is filled
+// asynchronously, so it is read again (after 0.25 s, doubling, five times)
+// while it lists fewer lines than COPY skipped. Each line is matched to
+// its row by reading the local copy of the part again (nothing is kept in
+// memory per row; only the refused rows are materialized, at most
+// max_load_errors of them). A line is matched by the physical lines a
+// record spans and by PostgreSQL's own count, which differs only after a
+// record whose quoted value holds a line break at the start of a part; an
+// ambiguous or unknown line fails the load and rolls it back, as does a
+// count mismatch. More refused rows than max_load_errors fail COPY itself:
+// the error lists the first 20 lines with the rows' keys. Without
+// RejectOnCommit (the flow fails on error, or an engine that predates
+// commit rejections) COPY runs with MAXERROR 0, so a refused row fails the
+// whole load as before and nothing of it is committed.
+//
+// Upsert and update keep the last row per key of what COPY loaded: when
+// the refused row was a key's last, an earlier row of the same load for
+// that key is the one merged.
+//
+// PostgreSQL's COPY (before version 17) has no error tolerance: a row it
+// refuses still fails the load. Its error names the input line (COPY …,
+// line N); the loader reads the staged parts again, counting lines as
+// PostgreSQL does, and adds the row to the error: its key, or its fields
+// for inserts.
+//
 // # Change events (deletes)
 //
 // When the flow asks for deletes (WriteRequest.Deletes), the records are
@@ -93,11 +143,11 @@
 //
 // (flow and run reduced to [A-Za-z0-9._-]), then runs the transaction above
 // with COPY … FROM '<prefix>manifest.json' IAM_ROLE … [REGION …] MANIFEST
-// FORMAT AS CSV GZIP …, checks pg_last_copy_count() against the rows
-// staged, and after the COMMIT deletes the objects unless keep_staging. A
-// failed load leaves them for inspection, and its error lists the rows
-// Redshift refused (sys_load_error_detail for the prefix, stl_load_errors
-// as the fallback). An upload that fails (a missing bucket, refused
+// FORMAT AS CSV GZIP … MAXERROR n, checks pg_last_copy_count() against the
+// rows staged (see the refused rows above), and after the COMMIT deletes
+// the objects unless keep_staging. A failed load leaves them for
+// inspection, and its error lists the rows Redshift refused
+// (sys_load_error_detail for the prefix, stl_load_errors as the fallback). An upload that fails (a missing bucket, refused
 // credentials) fails Commit before any SQL runs, naming the bucket and
 // where the credentials came from, never a secret.
 //
@@ -122,9 +172,12 @@
 // (50ms doubling to 2s) until FINISHED; FAILED and ABORTED statements
 // return Redshift's message naming the statement; results are read with
 // GetStatementResult, page by page. Because a batch cannot stop between
-// its statements, the COPY row count is compared after it: a mismatch is
-// reported as an error although the batch has committed (MAXERROR 0 and
-// mandatory manifest entries make COPY fail rather than load fewer rows).
+// its statements, the COPY row count is compared after it: rows MAXERROR
+// let COPY skip are then read from sys_load_error_detail with the same
+// SELECT in a statement of its own (the view is not tied to the batch's
+// session) and returned as refused. A count above the rows staged, or
+// refused rows that cannot be matched, are reported as an error although
+// the batch has committed, and the staged files are kept.
 // Serialization conflicts (1023 in the error text) retry the batch.
 // Secrets (secret_access_key, session_token, secret_arn) are replaced in
 // every message.
@@ -149,7 +202,12 @@
 // versitygw and the Data API against a JSON fake): that an explicit
 // BEGIN…COMMIT inside a BatchExecuteStatement behaves as with autocommit
 // off (reported by classmethod, 2023), the Data API's statement size limit,
-// the sys_load_error_detail columns on Serverless, and for reads the Data
+// the sys_load_error_detail columns on Serverless, that MAXERROR n
+// tolerates n refused rows (the guide says a load fails at "error_count
+// … or greater"; the common reading, n tolerated, is taken), how soon the
+// view lists a COPY's errors, how Redshift numbers the lines of a CSV
+// record whose quoted value holds a line break (assumed: physical lines,
+// as PostgreSQL counts them), and for reads the Data
 // API's exact type names, which of a column's name and label carries an
 // alias (label is used), and the text of VARBYTE, TIME and TIMESTAMPTZ
 // values.

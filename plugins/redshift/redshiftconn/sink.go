@@ -50,6 +50,9 @@ type writer struct {
 	seq    int64 // arrival order, across the whole stream
 	loads  int
 	closed bool
+	// rejectOnCommit is the request's: the engine takes rows Redshift
+	// refuses at commit, so COPY may skip up to max_load_errors of them.
+	rejectOnCommit bool
 }
 
 func (c *Connector) openWriter(ctx context.Context, cfg connConfig, req sdk.WriteRequest) (*writer, error) {
@@ -79,7 +82,7 @@ func (c *Connector) openWriter(ctx context.Context, cfg connConfig, req sdk.Writ
 	store := c.store
 	c.mu.Unlock()
 	w := &writer{c: c, cfg: cfg, d: d, opts: opts, mode: mode, keys: req.Keys, table: table, id: c.newID(),
-		flow: req.FlowName, run: req.RunID, store: store}
+		flow: req.FlowName, run: req.RunID, store: store, rejectOnCommit: req.RejectOnCommit}
 	w.sess, err = c.open(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -272,9 +275,19 @@ rows:
 	return out
 }
 
+// maxErrors is the load's MAXERROR: rows COPY may skip, which Commit then
+// returns as refused. Without RejectOnCommit the engine would not take
+// them, so the first refused row fails the load.
+func (w *writer) maxErrors() int {
+	if !w.rejectOnCommit || !w.d.redshift {
+		return 0
+	}
+	return w.opts.maxLoadErrors
+}
+
 // Commit loads every row staged since the last Commit, in one transaction,
 // retrying serialization conflicts with backoff. It returns the bytes of
-// CSV loaded.
+// CSV staged and the rows Redshift refused (see maxErrors).
 func (w *writer) Commit(ctx context.Context) (sdk.CommitResult, error) {
 	if w.closed {
 		return sdk.CommitResult{}, errors.New("redshift: commit after close")
@@ -297,8 +310,9 @@ func (w *writer) Commit(ctx context.Context) (sdk.CommitResult, error) {
 		csvBytes += p.CSVBytes
 	}
 	w.loads++
+	var rejected []sdk.CommitRejection
 	for attempt := 0; ; attempt++ {
-		err = w.load(ctx, parts)
+		rejected, err = w.load(ctx, parts)
 		if err == nil {
 			break
 		}
@@ -315,7 +329,11 @@ func (w *writer) Commit(ctx context.Context) (sdk.CommitResult, error) {
 	}
 	w.st.forget(w.opts.keepStaging)
 	w.staged = 0
-	return sdk.CommitResult{BytesWritten: csvBytes}, nil
+	if len(rejected) > 0 {
+		slog.Warn("Redshift refused rows; the others are loaded", "table", w.plan.table.String(), "refused", len(rejected),
+			"first", rejected[0].Reason)
+	}
+	return sdk.CommitResult{BytesWritten: csvBytes, Rejected: rejected}, nil
 }
 
 // backoff is 100ms doubled per attempt, at most 5s, with ±25% jitter.
@@ -329,47 +347,52 @@ func backoff(attempt int) time.Duration {
 // DDL, stage, COPY, de-duplicate, merge, COMMIT. Any error rolls it all
 // back. In Redshift mode the parts and the manifest are uploaded first and
 // removed after the commit (unless keep_staging); a failed load leaves
-// them for inspection.
-func (w *writer) load(ctx context.Context, parts []part) error {
+// them for inspection. It returns the rows Redshift refused (the merge ran
+// without them).
+func (w *writer) load(ctx context.Context, parts []part) ([]sdk.CommitRejection, error) {
 	if w.sess.Closed() {
 		// The connection died in an earlier attempt: a new one is safe,
 		// since nothing of that attempt was committed.
 		w.sess.Close(context.Background())
 		s, err := w.c.open(ctx, w.cfg)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		w.sess = s
 	}
 	plan, err := planSchema(ctx, w.sess, w.d, w.table, w.schema, w.mode, w.keys, w.opts)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !sameFields(plan, w.plan) {
-		return fmt.Errorf("table %s changed while the stream was open; run again", plan.table)
+		return nil, fmt.Errorf("table %s changed while the stream was open; run again", plan.table)
 	}
 	q := w.loadSQL(plan)
 	if !w.d.redshift {
 		ingest, err := w.postgresIngest(q, parts)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		return w.inTransaction(ctx, q, plan, ingest)
+		return nil, w.inTransaction(ctx, q, plan, ingest)
 	}
 	up, err := w.upload(ctx, parts)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	var rejected []sdk.CommitRejection
 	if b, ok := w.sess.(batcher); ok {
-		err = w.batchLoad(ctx, b, q, plan, up)
+		rejected, err = w.batchLoad(ctx, b, q, plan, up)
 	} else {
-		err = w.inTransaction(ctx, q, plan, func(ctx context.Context) error { return w.copyS3(ctx, q, up) })
+		err = w.inTransaction(ctx, q, plan, func(ctx context.Context) (err error) {
+			rejected, err = w.copyS3(ctx, q, up)
+			return err
+		})
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	w.removeStaged(up)
-	return nil
+	return rejected, nil
 }
 
 func sameFields(a, b *schemaPlan) bool {
@@ -461,41 +484,63 @@ func (w *writer) inTransaction(ctx context.Context, q *loadSQL, plan *schemaPlan
 // batchLoad sends the whole transaction, BEGIN to COMMIT, as one batch:
 // the statements are the wire transport's, in the same order. The batch
 // cannot stop itself between statements, so the row count COPY reports is
-// compared after the batch; MAXERROR 0 and the mandatory manifest entries
-// already make COPY fail rather than load fewer rows.
-func (w *writer) batchLoad(ctx context.Context, b batcher, q *loadSQL, plan *schemaPlan, up *uploaded) error {
+// compared after the batch has committed. Fewer rows than staged are the
+// rows MAXERROR let COPY skip: they are read back from
+// sys_load_error_detail, which any session can read for the load's prefix,
+// with the wire transport's SQL. The mandatory manifest entries make COPY
+// fail rather than skip a file.
+func (w *writer) batchLoad(ctx context.Context, b batcher, q *loadSQL, plan *schemaPlan, up *uploaded) ([]sdk.CommitRejection, error) {
 	before, after := w.txStatements(q, plan)
 	stmts := append([]string{"BEGIN"}, before...)
 	copyAt := len(stmts)
-	stmts = append(stmts, q.copyFromS3(up.manifest, w.cfg.iamRole, w.cfg.region), q.lastCopyCount())
+	stmts = append(stmts, q.copyFromS3(up.manifest, w.cfg.iamRole, w.cfg.region, w.maxErrors()), q.lastCopyCount())
 	stmts = append(stmts, after...)
 	stmts = append(stmts, "COMMIT")
 	res, err := b.Batch(ctx, stmts)
 	if err != nil {
 		var de *dataAPIError
 		if errors.As(err, &de) && de.Index == copyAt && !retryable(err) {
-			return w.batchLoadErrors(up.prefix, err)
+			return nil, w.batchLoadErrors(up, err)
 		}
-		return err
+		return nil, err
 	}
-	if got := res[copyAt+1]; len(got) != 1 || len(got[0]) != 1 || got[0][0] != strconv.FormatInt(up.rows, 10) {
-		return fmt.Errorf("the load was committed, but COPY reports %v rows where %d were staged: check %s (the staged files are kept)",
+	got := res[copyAt+1]
+	loaded, ok := copyCount(got)
+	switch {
+	case !ok || loaded > up.rows || loaded < up.rows && w.maxErrors() == 0:
+		return nil, fmt.Errorf("the load was committed, but COPY reports %v rows where %d were staged: check %s (the staged files are kept)",
 			got, up.rows, plan.table)
+	case loaded == up.rows:
+		return nil, nil
 	}
-	return nil
+	rejected, err := w.refusedRows(ctx, up, up.rows-loaded)
+	if err != nil {
+		return nil, fmt.Errorf("the load was committed without %d of the %d staged rows, which Redshift refused: %w (check %s; the staged files are kept)",
+			up.rows-loaded, up.rows, err, plan.table)
+	}
+	return rejected, nil
+}
+
+// copyCount reads pg_last_copy_count()'s answer.
+func copyCount(rows [][]string) (int64, bool) {
+	if len(rows) != 1 || len(rows[0]) != 1 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(rows[0][0], 10, 64)
+	return n, err == nil && n >= 0
 }
 
 // batchLoadErrors reads sys_load_error_detail for the load's prefix in a
 // statement of its own (the failed batch has rolled back; stl_load_errors
 // is no fallback here: pg_last_copy_id() belongs to the batch's session).
-func (w *writer) batchLoadErrors(prefix string, copyErr error) error {
+func (w *writer) batchLoadErrors(up *uploaded, copyErr error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rows, err := w.sess.Query(ctx, loadErrorsSQL(prefix))
+	rows, err := w.sess.Query(ctx, loadErrorsSQL(up.prefix, failedLoadErrors))
 	if err != nil || len(rows) == 0 {
 		return copyErr
 	}
-	return fmt.Errorf("%w\n%s", copyErr, formatLoadErrors(rows))
+	return fmt.Errorf("%w\n%s", copyErr, w.describeRefused(rows, up.parts))
 }
 
 // postgresIngest feeds the staged parts, in manifest order, to COPY … FROM
@@ -528,7 +573,7 @@ func (w *writer) postgresIngest(q *loadSQL, parts []part) (func(context.Context)
 		defer r.Close()
 		n, err := w.sess.CopyFrom(ctx, r, q.copyFromStdin())
 		if err != nil {
-			return err
+			return w.pgCopyError(err, paths)
 		}
 		if n != want {
 			return fmt.Errorf("COPY loaded %d rows, %d were staged", n, want)
@@ -543,6 +588,9 @@ type uploaded struct {
 	manifest string   // the manifest's URL
 	objects  []string // every URL, the manifest last
 	rows     int64    // rows staged
+	// parts are the local files uploaded (each under its own base name),
+	// read again to find the rows Redshift refused.
+	parts []part
 }
 
 // upload puts the parts and then the manifest under the load's prefix.
@@ -575,23 +623,30 @@ func (w *writer) upload(ctx context.Context, parts []part) (*uploaded, error) {
 	if err := w.store.Put(ctx, murl, bytes.NewReader(m), int64(len(m))); err != nil {
 		return nil, fmt.Errorf("staging the load's manifest: %w", err)
 	}
-	return &uploaded{prefix: prefix, manifest: murl, objects: append(urls, murl), rows: w.staged}, nil
+	return &uploaded{prefix: prefix, manifest: murl, objects: append(urls, murl), rows: w.staged, parts: parts}, nil
 }
 
 // copyS3 is the wire transport's ingest: COPY from the manifest, then the
-// row count check, inside the open transaction.
-func (w *writer) copyS3(ctx context.Context, q *loadSQL, up *uploaded) error {
-	if err := w.sess.Exec(ctx, q.copyFromS3(up.manifest, w.cfg.iamRole, w.cfg.region)); err != nil {
-		return w.loadErrors(up.prefix, err)
+// row count check, inside the open transaction. Rows MAXERROR let COPY
+// skip are read back in the same session and transaction, before the
+// merge (which goes on without them); if they cannot all be named, the
+// load fails and rolls back.
+func (w *writer) copyS3(ctx context.Context, q *loadSQL, up *uploaded) ([]sdk.CommitRejection, error) {
+	if err := w.sess.Exec(ctx, q.copyFromS3(up.manifest, w.cfg.iamRole, w.cfg.region, w.maxErrors())); err != nil {
+		return nil, w.loadErrors(up, err)
 	}
 	rows, err := w.sess.Query(ctx, q.lastCopyCount())
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if len(rows) != 1 || len(rows[0]) != 1 || rows[0][0] != strconv.FormatInt(up.rows, 10) {
-		return fmt.Errorf("COPY loaded %v rows, %d were staged", rows, up.rows)
+	loaded, ok := copyCount(rows)
+	switch {
+	case !ok || loaded > up.rows || loaded < up.rows && w.maxErrors() == 0:
+		return nil, fmt.Errorf("COPY loaded %v rows, %d were staged", rows, up.rows)
+	case loaded == up.rows:
+		return nil, nil
 	}
-	return nil
+	return w.refusedRows(ctx, up, up.rows-loaded)
 }
 
 // removeStaged deletes a committed load's objects unless keep_staging. A
@@ -641,7 +696,7 @@ func keySafe(s string) string {
 // Redshift refused, read back from sys_load_error_detail (stl_load_errors
 // on clusters without it). The transaction is rolled back first: the
 // error views are readable outside it.
-func (w *writer) loadErrors(prefix string, copyErr error) error {
+func (w *writer) loadErrors(up *uploaded, copyErr error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if w.sess.Closed() || retryable(copyErr) {
@@ -650,27 +705,14 @@ func (w *writer) loadErrors(prefix string, copyErr error) error {
 	if err := w.sess.Exec(ctx, "ROLLBACK"); err != nil {
 		return copyErr
 	}
-	rows, err := w.sess.Query(ctx, loadErrorsSQL(prefix))
+	rows, err := w.sess.Query(ctx, loadErrorsSQL(up.prefix, failedLoadErrors))
 	if err != nil || len(rows) == 0 {
 		rows, err = w.sess.Query(ctx, stlLoadErrorsSQL())
 	}
 	if err != nil || len(rows) == 0 {
 		return copyErr
 	}
-	return fmt.Errorf("%w\n%s", copyErr, formatLoadErrors(rows))
-}
-
-// formatLoadErrors renders load-error rows (file, line, column, type, code,
-// message) one per line.
-func formatLoadErrors(rows [][]string) string {
-	var b strings.Builder
-	for _, r := range rows {
-		if len(r) < 6 {
-			continue
-		}
-		fmt.Fprintf(&b, "  %s line %s, column %q (%s): %s [%s]\n", path.Base(r[0]), r[1], r[2], r[3], r[5], r[4])
-	}
-	return strings.TrimRight(b.String(), "\n")
+	return fmt.Errorf("%w\n%s", copyErr, w.describeRefused(rows, up.parts))
 }
 
 // Close discards whatever was staged since the last Commit and releases

@@ -2,6 +2,7 @@ package redshiftconn
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/sluice-dev/sluice/sdk"
@@ -141,7 +142,9 @@ func (s *loadSQL) copyFromStdin() string {
 }
 
 // copyFromS3 is Redshift mode's COPY of the manifest's gzip CSV parts.
-func (s *loadSQL) copyFromS3(manifestURL, iamRole, region string) string {
+// maxErrors is MAXERROR: how many rows COPY may skip, which the loader
+// then reads back as refused rows.
+func (s *loadSQL) copyFromS3(manifestURL, iamRole, region string, maxErrors int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "COPY %s (%s)\nFROM %s\n", s.copyTarget(), s.copyColumns(), quoteLiteral(manifestURL))
 	if iamRole == "" || iamRole == "default" {
@@ -152,27 +155,40 @@ func (s *loadSQL) copyFromS3(manifestURL, iamRole, region string) string {
 	if region != "" {
 		fmt.Fprintf(&b, "REGION %s\n", quoteLiteral(region))
 	}
-	fmt.Fprintf(&b, "MANIFEST\nFORMAT AS CSV\nGZIP\nNULL AS %s\nTIMEFORMAT 'auto'\nDATEFORMAT 'auto'\nMAXERROR 0\nCOMPUPDATE OFF\nSTATUPDATE OFF",
-		quoteLiteral(nullSentinel))
+	fmt.Fprintf(&b, "MANIFEST\nFORMAT AS CSV\nGZIP\nNULL AS %s\nTIMEFORMAT 'auto'\nDATEFORMAT 'auto'\nMAXERROR %d\nCOMPUPDATE OFF\nSTATUPDATE OFF",
+		quoteLiteral(nullSentinel), maxErrors)
 	return b.String()
 }
 
 // lastCopyCount is how Redshift says how many rows the last COPY loaded.
 func (s *loadSQL) lastCopyCount() string { return "SELECT pg_last_copy_count()" }
 
-// loadErrors reads Redshift's load errors for the files under prefix (the
-// per-load staging prefix, so no query id is needed; works on provisioned
-// clusters and Serverless).
-func loadErrorsSQL(prefix string) string {
-	return "SELECT TRIM(file_name), CAST(line_number AS VARCHAR), TRIM(column_name), TRIM(column_type), " +
-		"CAST(error_code AS VARCHAR), TRIM(error_message)\nFROM sys_load_error_detail\nWHERE file_name LIKE " +
-		quoteLiteral(likeEscape(prefix)+"%") + " ESCAPE '^'\nORDER BY line_number\nLIMIT 20"
+// failedLoadErrors is how many refused lines a failed load's error lists.
+const failedLoadErrors = 20
+
+// loadErrorsSQL reads Redshift's load errors for the files under prefix:
+// file, line, column, type, length, code, message. The prefix is the
+// load's own, so no query id is needed (SYS views number queries apart
+// from pg_last_copy_id()'s STL ids), and the view works on provisioned
+// clusters, on their concurrency-scaling clusters (which stl_load_errors
+// misses) and on Serverless. DISTINCT folds the identical lines a retried
+// attempt of the same load logged again. limit 0 reads every line: a
+// successful COPY logs at most MAXERROR.
+func loadErrorsSQL(prefix string, limit int) string {
+	q := "SELECT DISTINCT TRIM(file_name), line_number, TRIM(column_name), TRIM(column_type), TRIM(column_length), " +
+		"error_code, TRIM(error_message)\nFROM sys_load_error_detail\nWHERE file_name LIKE " +
+		quoteLiteral(likeEscape(prefix)+"%") + " ESCAPE '^'\nORDER BY 1, 2"
+	if limit > 0 {
+		q += "\nLIMIT " + strconv.Itoa(limit)
+	}
+	return q
 }
 
-// stlLoadErrorsSQL is the provisioned-cluster fallback.
+// stlLoadErrorsSQL is the fallback for a failed load on a provisioned
+// cluster, in the columns of loadErrorsSQL.
 func stlLoadErrorsSQL() string {
-	return "SELECT TRIM(filename), CAST(line_number AS VARCHAR), TRIM(colname), TRIM(type), " +
-		"CAST(err_code AS VARCHAR), TRIM(err_reason)\nFROM stl_load_errors\nWHERE query = pg_last_copy_id()\nORDER BY line_number\nLIMIT 20"
+	return "SELECT TRIM(filename), line_number, TRIM(colname), TRIM(type), TRIM(col_length), err_code, TRIM(err_reason)\n" +
+		"FROM stl_load_errors\nWHERE query = pg_last_copy_id()\nORDER BY 1, 2\nLIMIT " + strconv.Itoa(failedLoadErrors)
 }
 
 func likeEscape(s string) string {

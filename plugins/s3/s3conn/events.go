@@ -444,4 +444,3 @@ func (s *subscription) events(rec arrow.RecordBatch) arrow.RecordBatch {
 	cols := append(slices.Clone(rec.Columns()), changes)
 	return array.NewRecordBatch(s.sc, cols, int64(n))
 }
-

@@ -416,7 +416,6 @@ func TestSubscribeReturnsPromptlyOnCancel(t *testing.T) {
 	}
 }
 
-
 func TestSubscribeRejectsMalformedRecords(t *testing.T) {
 	srv := s3test.Get(t)
 	bucket := srv.NewBucket(t)

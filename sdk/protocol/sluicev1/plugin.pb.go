@@ -2332,9 +2332,12 @@ type Write_Header struct {
 	// The engine's ring, if it offers one.
 	SharedMemory *SharedMemory `protobuf:"bytes,8,opt,name=shared_memory,json=sharedMemory,proto3" json:"shared_memory,omitempty"`
 	// Rows whose change type (column _change_type) is DELETE delete their key.
-	Deletes       bool `protobuf:"varint,9,opt,name=deletes,proto3" json:"deletes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Deletes bool `protobuf:"varint,9,opt,name=deletes,proto3" json:"deletes,omitempty"`
+	// The engine takes rows refused while committing (Committed.rejected)
+	// and dead-letters them; without it such a row fails the Commit.
+	RejectOnCommit bool `protobuf:"varint,10,opt,name=reject_on_commit,json=rejectOnCommit,proto3" json:"reject_on_commit,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Write_Header) Reset() {
@@ -2426,6 +2429,13 @@ func (x *Write_Header) GetSharedMemory() *SharedMemory {
 func (x *Write_Header) GetDeletes() bool {
 	if x != nil {
 		return x.Deletes
+	}
+	return false
+}
+
+func (x *Write_Header) GetRejectOnCommit() bool {
+	if x != nil {
+		return x.RejectOnCommit
 	}
 	return false
 }
@@ -2690,9 +2700,15 @@ func (x *Write_Result) GetBytesWritten() int64 {
 }
 
 type Write_Committed struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	BytesWritten  int64                  `protobuf:"varint,2,opt,name=bytes_written,json=bytesWritten,proto3" json:"bytes_written,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Id           uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	BytesWritten int64                  `protobuf:"varint,2,opt,name=bytes_written,json=bytesWritten,proto3" json:"bytes_written,omitempty"`
+	// Rows the destination refused while committing.
+	Rejected []*Write_CommitRejection `protobuf:"bytes,3,rep,name=rejected,proto3" json:"rejected,omitempty"`
+	// More Committed messages with the same id follow, carrying the rest
+	// of rejected: a long list is split to stay under the message limit.
+	// bytes_written is set on the first only.
+	More          bool `protobuf:"varint,4,opt,name=more,proto3" json:"more,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2741,6 +2757,81 @@ func (x *Write_Committed) GetBytesWritten() int64 {
 	return 0
 }
 
+func (x *Write_Committed) GetRejected() []*Write_CommitRejection {
+	if x != nil {
+		return x.Rejected
+	}
+	return nil
+}
+
+func (x *Write_Committed) GetMore() bool {
+	if x != nil {
+		return x.More
+	}
+	return false
+}
+
+type Write_CommitRejection struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The row as the sink staged it: field name to text; nulls are absent.
+	Fields        map[string]string `protobuf:"bytes,1,rep,name=fields,proto3" json:"fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Reason        string            `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	Location      string            `protobuf:"bytes,3,opt,name=location,proto3" json:"location,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Write_CommitRejection) Reset() {
+	*x = Write_CommitRejection{}
+	mi := &file_plugin_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Write_CommitRejection) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Write_CommitRejection) ProtoMessage() {}
+
+func (x *Write_CommitRejection) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Write_CommitRejection.ProtoReflect.Descriptor instead.
+func (*Write_CommitRejection) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{20, 6}
+}
+
+func (x *Write_CommitRejection) GetFields() map[string]string {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+func (x *Write_CommitRejection) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Write_CommitRejection) GetLocation() string {
+	if x != nil {
+		return x.Location
+	}
+	return ""
+}
+
 type Write_Response struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Types that are valid to be assigned to Kind:
@@ -2756,7 +2847,7 @@ type Write_Response struct {
 
 func (x *Write_Response) Reset() {
 	*x = Write_Response{}
-	mi := &file_plugin_proto_msgTypes[48]
+	mi := &file_plugin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2768,7 +2859,7 @@ func (x *Write_Response) String() string {
 func (*Write_Response) ProtoMessage() {}
 
 func (x *Write_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[48]
+	mi := &file_plugin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2781,7 +2872,7 @@ func (x *Write_Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Response.ProtoReflect.Descriptor instead.
 func (*Write_Response) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20, 6}
+	return file_plugin_proto_rawDescGZIP(), []int{20, 7}
 }
 
 func (x *Write_Response) GetKind() isWrite_Response_Kind {
@@ -2870,7 +2961,7 @@ type Subscribe_Request struct {
 
 func (x *Subscribe_Request) Reset() {
 	*x = Subscribe_Request{}
-	mi := &file_plugin_proto_msgTypes[50]
+	mi := &file_plugin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2882,7 +2973,7 @@ func (x *Subscribe_Request) String() string {
 func (*Subscribe_Request) ProtoMessage() {}
 
 func (x *Subscribe_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[50]
+	mi := &file_plugin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2954,7 +3045,7 @@ type Subscribe_Start struct {
 
 func (x *Subscribe_Start) Reset() {
 	*x = Subscribe_Start{}
-	mi := &file_plugin_proto_msgTypes[51]
+	mi := &file_plugin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2966,7 +3057,7 @@ func (x *Subscribe_Start) String() string {
 func (*Subscribe_Start) ProtoMessage() {}
 
 func (x *Subscribe_Start) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[51]
+	mi := &file_plugin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3031,7 +3122,7 @@ type Subscribe_Response struct {
 
 func (x *Subscribe_Response) Reset() {
 	*x = Subscribe_Response{}
-	mi := &file_plugin_proto_msgTypes[52]
+	mi := &file_plugin_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3043,7 +3134,7 @@ func (x *Subscribe_Response) String() string {
 func (*Subscribe_Response) ProtoMessage() {}
 
 func (x *Subscribe_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[52]
+	mi := &file_plugin_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3282,8 +3373,9 @@ const file_plugin_proto_rawDesc = "" +
 	"\n" +
 	"bytes_read\x18\x01 \x01(\x03R\tbytesRead\x12\x1f\n" +
 	"\vbytes_total\x18\x02 \x01(\x03R\n" +
-	"bytesTotal\"\x9e\b\n" +
-	"\x05Write\x1a\xfa\x02\n" +
+	"bytesTotal\"\xe4\n" +
+	"\n" +
+	"\x05Write\x1a\xa4\x03\n" +
 	"\x06Header\x12\x16\n" +
 	"\x06entity\x18\x01 \x01(\tR\x06entity\x12\x12\n" +
 	"\x04mode\x18\x02 \x01(\tR\x04mode\x12\x12\n" +
@@ -3293,7 +3385,9 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06run_id\x18\x06 \x01(\tR\x05runId\x12\x16\n" +
 	"\x06schema\x18\a \x01(\fR\x06schema\x12<\n" +
 	"\rshared_memory\x18\b \x01(\v2\x17.sluice.v1.SharedMemoryR\fsharedMemory\x12\x18\n" +
-	"\adeletes\x18\t \x01(\bR\adeletes\x1aL\n" +
+	"\adeletes\x18\t \x01(\bR\adeletes\x12(\n" +
+	"\x10reject_on_commit\x18\n" +
+	" \x01(\bR\x0erejectOnCommit\x1aL\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12&\n" +
 	"\x05value\x18\x02 \x01(\v2\x10.sluice.v1.ValueR\x05value:\x028\x01\x1a-\n" +
@@ -3310,10 +3404,19 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06Result\x12\x14\n" +
 	"\x05batch\x18\x01 \x01(\x04R\x05batch\x125\n" +
 	"\brejected\x18\x02 \x03(\v2\x19.sluice.v1.Write.RejectedR\brejected\x12#\n" +
-	"\rbytes_written\x18\x03 \x01(\x03R\fbytesWritten\x1a@\n" +
+	"\rbytes_written\x18\x03 \x01(\x03R\fbytesWritten\x1a\x92\x01\n" +
 	"\tCommitted\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12#\n" +
-	"\rbytes_written\x18\x02 \x01(\x03R\fbytesWritten\x1a\xe7\x01\n" +
+	"\rbytes_written\x18\x02 \x01(\x03R\fbytesWritten\x12<\n" +
+	"\brejected\x18\x03 \x03(\v2 .sluice.v1.Write.CommitRejectionR\brejected\x12\x12\n" +
+	"\x04more\x18\x04 \x01(\bR\x04more\x1a\xc6\x01\n" +
+	"\x0fCommitRejection\x12D\n" +
+	"\x06fields\x18\x01 \x03(\v2,.sluice.v1.Write.CommitRejection.FieldsEntryR\x06fields\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1a\n" +
+	"\blocation\x18\x03 \x01(\tR\blocation\x1a9\n" +
+	"\vFieldsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a\xe7\x01\n" +
 	"\bResponse\x121\n" +
 	"\x06result\x18\x01 \x01(\v2\x17.sluice.v1.Write.ResultH\x00R\x06result\x12:\n" +
 	"\tcommitted\x18\x02 \x01(\v2\x1a.sluice.v1.Write.CommittedH\x00R\tcommitted\x121\n" +
@@ -3364,7 +3467,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_plugin_proto_goTypes = []any{
 	(Diagnostic_Severity)(0),        // 0: sluice.v1.Diagnostic.Severity
 	(*Value)(nil),                   // 1: sluice.v1.Value
@@ -3415,12 +3518,14 @@ var file_plugin_proto_goTypes = []any{
 	(*Write_Rejected)(nil),          // 46: sluice.v1.Write.Rejected
 	(*Write_Result)(nil),            // 47: sluice.v1.Write.Result
 	(*Write_Committed)(nil),         // 48: sluice.v1.Write.Committed
-	(*Write_Response)(nil),          // 49: sluice.v1.Write.Response
-	nil,                             // 50: sluice.v1.Write.Header.OptionsEntry
-	(*Subscribe_Request)(nil),       // 51: sluice.v1.Subscribe.Request
-	(*Subscribe_Start)(nil),         // 52: sluice.v1.Subscribe.Start
-	(*Subscribe_Response)(nil),      // 53: sluice.v1.Subscribe.Response
-	nil,                             // 54: sluice.v1.Subscribe.Start.OptionsEntry
+	(*Write_CommitRejection)(nil),   // 49: sluice.v1.Write.CommitRejection
+	(*Write_Response)(nil),          // 50: sluice.v1.Write.Response
+	nil,                             // 51: sluice.v1.Write.Header.OptionsEntry
+	nil,                             // 52: sluice.v1.Write.CommitRejection.FieldsEntry
+	(*Subscribe_Request)(nil),       // 53: sluice.v1.Subscribe.Request
+	(*Subscribe_Start)(nil),         // 54: sluice.v1.Subscribe.Start
+	(*Subscribe_Response)(nil),      // 55: sluice.v1.Subscribe.Response
+	nil,                             // 56: sluice.v1.Subscribe.Start.OptionsEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	2,  // 0: sluice.v1.Value.list_value:type_name -> sluice.v1.StringList
@@ -3452,45 +3557,47 @@ var file_plugin_proto_depIdxs = []int32{
 	41, // 26: sluice.v1.Read.Response.progress:type_name -> sluice.v1.Read.Progress
 	10, // 27: sluice.v1.Read.Response.shared_memory:type_name -> sluice.v1.SharedMemory
 	1,  // 28: sluice.v1.Read.Request.OptionsEntry.value:type_name -> sluice.v1.Value
-	50, // 29: sluice.v1.Write.Header.options:type_name -> sluice.v1.Write.Header.OptionsEntry
+	51, // 29: sluice.v1.Write.Header.options:type_name -> sluice.v1.Write.Header.OptionsEntry
 	10, // 30: sluice.v1.Write.Header.shared_memory:type_name -> sluice.v1.SharedMemory
 	43, // 31: sluice.v1.Write.Request.header:type_name -> sluice.v1.Write.Header
 	12, // 32: sluice.v1.Write.Request.data:type_name -> sluice.v1.ArrowData
 	46, // 33: sluice.v1.Write.Result.rejected:type_name -> sluice.v1.Write.Rejected
-	47, // 34: sluice.v1.Write.Response.result:type_name -> sluice.v1.Write.Result
-	48, // 35: sluice.v1.Write.Response.committed:type_name -> sluice.v1.Write.Committed
-	44, // 36: sluice.v1.Write.Response.opened:type_name -> sluice.v1.Write.Opened
-	11, // 37: sluice.v1.Write.Response.released:type_name -> sluice.v1.Released
-	1,  // 38: sluice.v1.Write.Header.OptionsEntry.value:type_name -> sluice.v1.Value
-	52, // 39: sluice.v1.Subscribe.Request.start:type_name -> sluice.v1.Subscribe.Start
-	54, // 40: sluice.v1.Subscribe.Start.options:type_name -> sluice.v1.Subscribe.Start.OptionsEntry
-	13, // 41: sluice.v1.Subscribe.Start.limits:type_name -> sluice.v1.Limits
-	12, // 42: sluice.v1.Subscribe.Response.data:type_name -> sluice.v1.ArrowData
-	40, // 43: sluice.v1.Subscribe.Response.rejected:type_name -> sluice.v1.Read.BadRecord
-	1,  // 44: sluice.v1.Subscribe.Start.OptionsEntry.value:type_name -> sluice.v1.Value
-	24, // 45: sluice.v1.Connector.GetSpec:input_type -> sluice.v1.GetSpec.Request
-	26, // 46: sluice.v1.Connector.Configure:input_type -> sluice.v1.Configure.Request
-	29, // 47: sluice.v1.Connector.Check:input_type -> sluice.v1.Check.Request
-	31, // 48: sluice.v1.Connector.ListEntities:input_type -> sluice.v1.ListEntities.Request
-	34, // 49: sluice.v1.Connector.DescribeEntity:input_type -> sluice.v1.DescribeEntity.Request
-	38, // 50: sluice.v1.Connector.Read:input_type -> sluice.v1.Read.Control
-	45, // 51: sluice.v1.Connector.Write:input_type -> sluice.v1.Write.Request
-	51, // 52: sluice.v1.Connector.Subscribe:input_type -> sluice.v1.Subscribe.Request
-	43, // 53: sluice.v1.Connector.CheckWrite:input_type -> sluice.v1.Write.Header
-	25, // 54: sluice.v1.Connector.GetSpec:output_type -> sluice.v1.GetSpec.Response
-	27, // 55: sluice.v1.Connector.Configure:output_type -> sluice.v1.Configure.Response
-	30, // 56: sluice.v1.Connector.Check:output_type -> sluice.v1.Check.Response
-	33, // 57: sluice.v1.Connector.ListEntities:output_type -> sluice.v1.ListEntities.Response
-	35, // 58: sluice.v1.Connector.DescribeEntity:output_type -> sluice.v1.DescribeEntity.Response
-	39, // 59: sluice.v1.Connector.Read:output_type -> sluice.v1.Read.Response
-	49, // 60: sluice.v1.Connector.Write:output_type -> sluice.v1.Write.Response
-	53, // 61: sluice.v1.Connector.Subscribe:output_type -> sluice.v1.Subscribe.Response
-	27, // 62: sluice.v1.Connector.CheckWrite:output_type -> sluice.v1.Configure.Response
-	54, // [54:63] is the sub-list for method output_type
-	45, // [45:54] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	49, // 34: sluice.v1.Write.Committed.rejected:type_name -> sluice.v1.Write.CommitRejection
+	52, // 35: sluice.v1.Write.CommitRejection.fields:type_name -> sluice.v1.Write.CommitRejection.FieldsEntry
+	47, // 36: sluice.v1.Write.Response.result:type_name -> sluice.v1.Write.Result
+	48, // 37: sluice.v1.Write.Response.committed:type_name -> sluice.v1.Write.Committed
+	44, // 38: sluice.v1.Write.Response.opened:type_name -> sluice.v1.Write.Opened
+	11, // 39: sluice.v1.Write.Response.released:type_name -> sluice.v1.Released
+	1,  // 40: sluice.v1.Write.Header.OptionsEntry.value:type_name -> sluice.v1.Value
+	54, // 41: sluice.v1.Subscribe.Request.start:type_name -> sluice.v1.Subscribe.Start
+	56, // 42: sluice.v1.Subscribe.Start.options:type_name -> sluice.v1.Subscribe.Start.OptionsEntry
+	13, // 43: sluice.v1.Subscribe.Start.limits:type_name -> sluice.v1.Limits
+	12, // 44: sluice.v1.Subscribe.Response.data:type_name -> sluice.v1.ArrowData
+	40, // 45: sluice.v1.Subscribe.Response.rejected:type_name -> sluice.v1.Read.BadRecord
+	1,  // 46: sluice.v1.Subscribe.Start.OptionsEntry.value:type_name -> sluice.v1.Value
+	24, // 47: sluice.v1.Connector.GetSpec:input_type -> sluice.v1.GetSpec.Request
+	26, // 48: sluice.v1.Connector.Configure:input_type -> sluice.v1.Configure.Request
+	29, // 49: sluice.v1.Connector.Check:input_type -> sluice.v1.Check.Request
+	31, // 50: sluice.v1.Connector.ListEntities:input_type -> sluice.v1.ListEntities.Request
+	34, // 51: sluice.v1.Connector.DescribeEntity:input_type -> sluice.v1.DescribeEntity.Request
+	38, // 52: sluice.v1.Connector.Read:input_type -> sluice.v1.Read.Control
+	45, // 53: sluice.v1.Connector.Write:input_type -> sluice.v1.Write.Request
+	53, // 54: sluice.v1.Connector.Subscribe:input_type -> sluice.v1.Subscribe.Request
+	43, // 55: sluice.v1.Connector.CheckWrite:input_type -> sluice.v1.Write.Header
+	25, // 56: sluice.v1.Connector.GetSpec:output_type -> sluice.v1.GetSpec.Response
+	27, // 57: sluice.v1.Connector.Configure:output_type -> sluice.v1.Configure.Response
+	30, // 58: sluice.v1.Connector.Check:output_type -> sluice.v1.Check.Response
+	33, // 59: sluice.v1.Connector.ListEntities:output_type -> sluice.v1.ListEntities.Response
+	35, // 60: sluice.v1.Connector.DescribeEntity:output_type -> sluice.v1.DescribeEntity.Response
+	39, // 61: sluice.v1.Connector.Read:output_type -> sluice.v1.Read.Response
+	50, // 62: sluice.v1.Connector.Write:output_type -> sluice.v1.Write.Response
+	55, // 63: sluice.v1.Connector.Subscribe:output_type -> sluice.v1.Subscribe.Response
+	27, // 64: sluice.v1.Connector.CheckWrite:output_type -> sluice.v1.Configure.Response
+	56, // [56:65] is the sub-list for method output_type
+	47, // [47:56] is the sub-list for method input_type
+	47, // [47:47] is the sub-list for extension type_name
+	47, // [47:47] is the sub-list for extension extendee
+	0,  // [0:47] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -3529,17 +3636,17 @@ func file_plugin_proto_init() {
 		(*Write_Request_Data)(nil),
 		(*Write_Request_Commit)(nil),
 	}
-	file_plugin_proto_msgTypes[48].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[49].OneofWrappers = []any{
 		(*Write_Response_Result)(nil),
 		(*Write_Response_Committed)(nil),
 		(*Write_Response_Opened)(nil),
 		(*Write_Response_Released)(nil),
 	}
-	file_plugin_proto_msgTypes[50].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[52].OneofWrappers = []any{
 		(*Subscribe_Request_Start)(nil),
 		(*Subscribe_Request_Ack)(nil),
 	}
-	file_plugin_proto_msgTypes[52].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[54].OneofWrappers = []any{
 		(*Subscribe_Response_Data)(nil),
 		(*Subscribe_Response_Position)(nil),
 		(*Subscribe_Response_Rejected)(nil),
@@ -3550,7 +3657,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   54,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

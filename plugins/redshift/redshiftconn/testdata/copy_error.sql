@@ -44,10 +44,10 @@ STATUPDATE OFF;
 
 ROLLBACK;
 
-SELECT TRIM(file_name), CAST(line_number AS VARCHAR), TRIM(column_name), TRIM(column_type), CAST(error_code AS VARCHAR), TRIM(error_message)
+SELECT DISTINCT TRIM(file_name), line_number, TRIM(column_name), TRIM(column_type), TRIM(column_length), error_code, TRIM(error_message)
 FROM sys_load_error_detail
 WHERE file_name LIKE 's3://bkt/sluice/0001-1/%' ESCAPE '^'
-ORDER BY line_number
+ORDER BY 1, 2
 LIMIT 20;
 
 ROLLBACK;
