@@ -65,6 +65,15 @@ type RecordSender interface {
 	Progress(p Progress) error
 }
 
+// Partitioner is implemented by sources whose reads split into parts that
+// can be read independently and in any order, by any process: S3 objects,
+// Salesforce Bulk result pages. Reading every partition yields exactly the
+// records of one unpartitioned Read with the same request, in the schema
+// DescribeEntity gives.
+type Partitioner interface {
+	Partitions(ctx context.Context, req ReadRequest) ([]Partition, error)
+}
+
 // Sink writes records into one entity.
 type Sink interface {
 	OpenWriter(ctx context.Context, req WriteRequest) (Writer, error)

@@ -17,6 +17,8 @@ const (
 	CapEntities Capability = "entities"
 	CapEvents   Capability = "events"
 	CapCheck    Capability = "check"
+	// CapPartitions: the source implements Partitioner.
+	CapPartitions Capability = "partitions"
 )
 
 // Spec describes a connector.
@@ -277,6 +279,22 @@ type ReadRequest struct {
 	// next run; From is zero on a first run without a starting point.
 	// Sources that resume from Checkpoint may use To alone.
 	Window *Window
+	// Partition, when set, reads only this part of the entity (a
+	// Partition's Spec); Checkpoint and Window are then ignored.
+	Partition []byte
+}
+
+// Partition is one part of a read (see Partitioner).
+type Partition struct {
+	// Key names the part for people and logs: an object key, a page.
+	// Unique within one Partitions answer.
+	Key string
+	// Spec is what Read needs to read only this part
+	// (ReadRequest.Partition); opaque to the engine, and small (it is
+	// stored in a job queue).
+	Spec []byte
+	// Size estimates the part (bytes or rows), 0 when unknown.
+	Size int64
 }
 
 // Window is an incremental run's range of a cursor field.
