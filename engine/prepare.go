@@ -173,6 +173,27 @@ func Prepare(ctx context.Context, flow *plan.Flow, opts Options) (*Prepared, hcl
 	return p, diags
 }
 
+// Partitions splits the flow's read into parts that can run separately
+// (RunOptions.Partition), when its source can split it; nil when it cannot
+// or the flow follows events.
+func (p *Prepared) Partitions(ctx context.Context) ([]sdk.Partition, error) {
+	pt, ok := p.Source.(sdk.Partitioner)
+	if !ok || !p.Source.Spec().Has(sdk.CapPartitions) || p.Flow.Trigger.Kind == "event" {
+		return nil, nil
+	}
+	parts, err := pt.Partitions(ctx, sdk.ReadRequest{
+		Entity: p.Flow.Source.Entity, Fields: p.Flow.Source.Fields, Options: p.Flow.Source.Options,
+		Limits: p.opts.Limits, Filters: p.SourceFilters,
+	})
+	if errors.Is(err, sdk.ErrUnsupported) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("source %s: partitions: %w", p.Flow.Source.Type, err)
+	}
+	return parts, nil
+}
+
 // checkWrite asks a sink that can tell whether it would accept the flow's
 // records, placing its answers on the attribute they name.
 func checkWrite(ctx context.Context, s *PreparedSink, flow string, tasks []plan.Task) hcl.Diagnostics {

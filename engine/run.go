@@ -85,6 +85,11 @@ type RunOptions struct {
 	// Window is the incremental window of a scheduled run, passed to the
 	// source (the daemon computes it from the flow's watermark).
 	Window *sdk.Window
+	// Partition, when set, runs one part of a partitioned read (a
+	// Partition's Spec, from Prepared.Partitions). The source's
+	// checkpoints are then ignored: a part commits once, at its end, so
+	// a part that fails can be run again without writing anything twice.
+	Partition []byte
 	// Stop, when closed, ends an event flow's run gracefully: the
 	// subscription stops, what arrived is committed and checkpointed, and
 	// the run succeeds. (Cancelling the context abandons the uncommitted
@@ -165,6 +170,8 @@ type run struct {
 	// them to the connector).
 	onSaved func([]byte)
 	stop    <-chan struct{}
+	// partition is the part of a partitioned read this run reads.
+	partition []byte
 }
 
 // fail records the run's first error; later ones are consequences.
@@ -205,6 +212,7 @@ func (p *Prepared) Run(ctx context.Context, ro RunOptions) *RunResult {
 	stopProgress := r.reportProgress(ro)
 	r.window = ro.Window
 	r.stop = ro.Stop
+	r.partition = ro.Partition
 	err := r.execute(ctx)
 	stopProgress()
 	if cerr := r.dead.close(); err == nil && cerr != nil {
@@ -331,7 +339,7 @@ func (r *run) execute(parent context.Context) error {
 			err = p.Source.(sdk.Source).Read(ctx, sdk.ReadRequest{
 				Entity: p.Flow.Source.Entity, Fields: p.Flow.Source.Fields,
 				Options: p.Flow.Source.Options, Limits: p.opts.Limits, Checkpoint: resume,
-				Filters: p.SourceFilters, Window: r.window,
+				Filters: p.SourceFilters, Window: r.window, Partition: r.partition,
 			}, &sourceSender{r: r, ch: srcCh})
 		}
 		if err != nil {
@@ -387,7 +395,7 @@ func (r *run) execute(parent context.Context) error {
 // otherwise.
 func (r *run) resumePosition(ctx context.Context) ([]byte, error) {
 	store := r.p.opts.Checkpoints
-	if store == nil || (r.p.Flow.Trigger.Incremental == nil && r.p.Flow.Trigger.Kind != "event") {
+	if store == nil || r.partition != nil || (r.p.Flow.Trigger.Incremental == nil && r.p.Flow.Trigger.Kind != "event") {
 		return nil, nil
 	}
 	pos, err := store.Load(ctx, r.p.Flow.Name)
@@ -420,6 +428,9 @@ func (s *sourceSender) Send(rec arrow.RecordBatch) error {
 }
 
 func (s *sourceSender) Checkpoint(position []byte) error {
+	if s.r.partition != nil {
+		return nil // a part commits once, at its end (RunOptions.Partition)
+	}
 	select {
 	case s.ch <- item{checkpoint: append([]byte(nil), position...)}:
 		return nil

@@ -18,15 +18,18 @@ import (
 
 	"github.com/sluice-dev/sluice/dsl"
 	"github.com/sluice-dev/sluice/engine"
+	"github.com/sluice-dev/sluice/engine/cluster"
 	"github.com/sluice-dev/sluice/engine/daemon"
 	"github.com/sluice-dev/sluice/engine/plan"
 	"github.com/sluice-dev/sluice/engine/state"
+	"github.com/sluice-dev/sluice/sdk"
 )
 
 func newServeCommand(g *globals) *cobra.Command {
 	var flowsDir, statePath, addr, token string
-	var drain time.Duration
-	var maxFailures int
+	var drain, lease time.Duration
+	var maxFailures, workers int
+	var instance string
 	c := &cobra.Command{
 		Use:   "serve --flows DIR",
 		Short: "Run the flows of a directory on their triggers, with an HTTP API and metrics",
@@ -55,11 +58,26 @@ func newServeCommand(g *globals) *cobra.Command {
 			}
 			defer store.Close()
 
-			d := daemon.New(daemon.Options{
+			opts := daemon.Options{
 				Dir: flowsDir, Loader: g.daemonLoader(ctx), Store: store, Logger: log,
 				Runner:      daemon.EngineRunner(g.daemonPreparer(), filepath.Join(g.stateDir, "dead-letter")),
 				MaxFailures: maxFailures, Watch: true,
-			})
+			}
+			if state.IsPostgresURL(statePathOf(g, statePath)) {
+				// Daemons sharing a PostgreSQL store are one cluster.
+				if instance == "" {
+					host, _ := os.Hostname()
+					instance = fmt.Sprintf("%s-%d", host, os.Getpid())
+				}
+				cl, err := cluster.Open(ctx, cluster.Options{DSN: statePathOf(g, statePath), ID: instance,
+					Lease: lease, Workers: workers, Logger: log})
+				if err != nil {
+					return failed(fmt.Errorf("join the cluster on %s: %w", state.Redact(statePathOf(g, statePath)), err))
+				}
+				opts.Cluster = cl
+				opts.Partitioner = g.daemonPartitioner()
+			}
+			d := daemon.New(opts)
 			if err := d.Start(ctx); err != nil {
 				return failed(err)
 			}
@@ -99,6 +117,9 @@ func newServeCommand(g *globals) *cobra.Command {
 	f.StringVar(&addr, "addr", envOr("SLUICE_ADDR", "127.0.0.1:8080"), "address the API listens on")
 	f.StringVar(&token, "token", os.Getenv("SLUICE_TOKEN"), "bearer token the API requires (required off loopback); also $SLUICE_TOKEN")
 	f.DurationVar(&drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long running runs may go on before they are cancelled")
+	f.StringVar(&instance, "instance", os.Getenv("SLUICE_INSTANCE"), "with a PostgreSQL state: this daemon's name in the cluster (default host-pid); also $SLUICE_INSTANCE")
+	f.DurationVar(&lease, "lease", time.Minute, "with a PostgreSQL state: how long a dead daemon's runs wait before another takes them over")
+	f.IntVar(&workers, "workers", 4, "with a PostgreSQL state: how many runs and run parts this daemon works at once")
 	f.IntVar(&maxFailures, "max-failures", 0, "deactivate a flow after this many consecutive failed runs (0: never), unless its trigger sets max_failures")
 	addVarFlags(c, g)
 	return c
@@ -151,6 +172,21 @@ func (g *globals) daemonLoader(ctx context.Context) daemon.Loader {
 			diags = append(diags, ds...)
 		}
 		return cfg, diags
+	}
+}
+
+// daemonPartitioner asks a flow's source how its read splits.
+func (g *globals) daemonPartitioner() daemon.Partitioner {
+	prepare := g.daemonPreparer()
+	return func(ctx context.Context, f *plan.Flow) ([]sdk.Partition, error) {
+		p, closeFn, diags := prepare(ctx, f, engine.Options{})
+		if closeFn != nil {
+			defer closeFn()
+		}
+		if diags.HasErrors() {
+			return nil, fmt.Errorf("prepare: %s", diags.Error())
+		}
+		return p.Partitions(ctx)
 	}
 }
 

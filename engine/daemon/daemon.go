@@ -35,6 +35,9 @@ type RunRequest struct {
 	// Stop, when closed, ends an event flow's run gracefully (see
 	// engine.RunOptions.Stop).
 	Stop <-chan struct{}
+	// Partition, when set, runs one part of a partitioned run (see
+	// engine.RunOptions.Partition).
+	Partition []byte
 }
 
 // Runner executes one run of a flow and reports how it ended. It must
@@ -62,7 +65,7 @@ func EngineRunner(prepare Preparer, deadLetterDir string) Runner {
 			window = &sdk.Window{Cursor: w.Cursor, From: w.From, To: w.To}
 		}
 		return p.Run(ctx, engine.RunOptions{RunID: req.RunID, OnProgress: req.OnProgress, ProgressEvery: time.Second,
-			Window: window, Stop: req.Stop})
+			Window: window, Stop: req.Stop, Partition: req.Partition})
 	}
 }
 
@@ -84,6 +87,13 @@ type Options struct {
 	Debounce time.Duration
 	// RetryEvery is how often writes the store refused are tried again.
 	RetryEvery time.Duration
+	// Cluster, when set, makes this daemon one of several sharing the
+	// store (PostgreSQL): ticks and on-demand runs become cluster jobs any
+	// daemon may take, and event subscriptions have one owner at a time.
+	Cluster Cluster
+	// Partitioner splits a flow's read for the cluster (see
+	// engine.Prepared.Partitions); nil never splits.
+	Partitioner Partitioner
 }
 
 // Errors the API maps to status codes.
@@ -131,6 +141,8 @@ type activeRun struct {
 	// stop ends an event flow's subscription gracefully.
 	stop     chan struct{}
 	stopOnce sync.Once
+	// release gives up the cluster ownership the run holds, if any.
+	release func()
 }
 
 // stopGracefully asks an event run to commit what it has and end.
@@ -159,8 +171,10 @@ type Daemon struct {
 	loopDone chan struct{}
 	// drained closes when Shutdown begins.
 	drained chan struct{}
-	wg      sync.WaitGroup
-	ready   bool
+	// ownerWake asks the cluster owner loop to look for event flows to own.
+	ownerWake chan struct{}
+	wg        sync.WaitGroup
+	ready     bool
 }
 
 // New makes a daemon; Start loads the flows and starts the scheduler.
@@ -178,12 +192,13 @@ func New(opts Options) *Daemon {
 		opts.RetryEvery = 5 * time.Second
 	}
 	d := &Daemon{
-		opts:    opts,
-		log:     opts.Logger,
-		flows:   map[string]*flowEntry{},
-		runs:    map[string]*activeRun{},
-		wake:    make(chan struct{}, 1),
-		drained: make(chan struct{}),
+		opts:      opts,
+		log:       opts.Logger,
+		flows:     map[string]*flowEntry{},
+		runs:      map[string]*activeRun{},
+		wake:      make(chan struct{}, 1),
+		drained:   make(chan struct{}),
+		ownerWake: make(chan struct{}, 1),
 	}
 	d.metrics = newMetrics(d)
 	return d
@@ -193,17 +208,26 @@ func New(opts Options) *Daemon {
 // flows, and starts the scheduler (and the watcher when asked). ctx only
 // bounds the start; use Shutdown to stop.
 func (d *Daemon) Start(ctx context.Context) error {
-	abandoned, err := d.opts.Store.AbandonRunning(ctx, d.opts.Clock.Now())
-	if err != nil {
-		return err
-	}
-	for _, r := range abandoned {
-		d.log.Warn("run abandoned by a previous daemon", "flow", r.Flow, "run_id", r.ID, "started_at", r.StartedAt)
-		d.metrics.runs.WithLabelValues(r.Flow, string(state.Abandoned)).Inc()
+	// In a cluster, runs still marked running may belong to live daemons;
+	// a run is declared abandoned by whoever takes its job over.
+	if d.opts.Cluster == nil {
+		abandoned, err := d.opts.Store.AbandonRunning(ctx, d.opts.Clock.Now())
+		if err != nil {
+			return err
+		}
+		for _, r := range abandoned {
+			d.log.Warn("run abandoned by a previous daemon", "flow", r.Flow, "run_id", r.ID, "started_at", r.StartedAt)
+			d.metrics.runs.WithLabelValues(r.Flow, string(state.Abandoned)).Inc()
+		}
 	}
 	d.runCtx, d.stopRuns = context.WithCancelCause(context.Background())
 	if err := d.Reload(ctx); err != nil {
 		return err
+	}
+	if d.opts.Cluster != nil {
+		if err := d.startCluster(ctx); err != nil {
+			return err
+		}
 	}
 	loopCtx, stop := context.WithCancel(context.Background())
 	d.stopLoop = stop
@@ -401,6 +425,9 @@ func (d *Daemon) fireDue() {
 		case e.running != nil && !e.flow.Trigger.AllowOverlap:
 			d.metrics.skipped.WithLabelValues(e.name).Inc()
 			d.log.Warn("tick skipped: the previous run is still going on", "flow", e.name, "run_id", e.running.rec.ID, "tick", tick)
+		case d.opts.Cluster != nil:
+			// Every daemon sees the tick; the cluster keeps one job of it.
+			d.enqueueTick(e.name, tick)
 		default:
 			d.startLocked(e, "schedule", tick)
 		}
@@ -425,6 +452,16 @@ func (d *Daemon) RunNow(name string) (*state.Run, error) {
 	if e.flow.Trigger.Kind == "event" {
 		e.held = false
 		trigger = "event"
+		if d.opts.Cluster != nil {
+			d.pokeOwners()
+			return &state.Run{Flow: name, Trigger: trigger, Status: state.Running, StartedAt: d.opts.Clock.Now().UTC()}, nil
+		}
+	} else if d.opts.Cluster != nil {
+		// Any daemon of the cluster may take it. (Whether a run of the
+		// flow goes on elsewhere is the job's to find out.)
+		d.mu.Unlock()
+		defer d.mu.Lock()
+		return d.enqueueNow(name)
 	}
 	r := d.startLocked(e, trigger, time.Time{})
 	cp := *r
@@ -569,6 +606,9 @@ func (d *Daemon) execute(ctx context.Context, e *flowEntry, f *plan.Flow, ar *ac
 	}
 	d.mu.Unlock()
 	d.metrics.running.Dec()
+	if ar.release != nil {
+		ar.release()
+	}
 	ar.cancel(nil)
 	close(ar.done)
 	d.poke()
@@ -693,7 +733,17 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 		d.log.Info("draining: waiting for running runs", "runs", n)
 	}
 	done := make(chan struct{})
-	go func() { d.wg.Wait(); close(done) }()
+	go func() {
+		if d.opts.Cluster != nil && d.runCtx != nil {
+			// The cluster stops taking jobs and waits for the ones it
+			// runs; past ctx it cancels them, handing them to others.
+			if err := d.opts.Cluster.Stop(ctx); err != nil {
+				d.log.Warn("cluster stop", "err", err)
+			}
+		}
+		d.wg.Wait()
+		close(done)
+	}()
 	var err error
 	select {
 	case <-done:

@@ -26,6 +26,10 @@ func (d *Daemon) followLocked(e *flowEntry) {
 		e.running != nil || d.flows[e.name] != e || d.runCtx == nil {
 		return
 	}
+	if d.opts.Cluster != nil {
+		d.pokeOwners() // it subscribes if it becomes the owner
+		return
+	}
 	d.startLocked(e, "event", time.Time{})
 }
 
