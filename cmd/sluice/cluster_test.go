@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +13,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/sluice-dev/sluice/plugins/s3/s3test"
 )
 
 // daemonProc is one `sluice serve` of a cluster test.
@@ -181,4 +186,140 @@ func TestClusterRunsEachTickOnce(t *testing.T) {
 	if ran < 2 {
 		t.Fatalf("one daemon ran every tick; runs must spread over the cluster")
 	}
+}
+
+// dropsFlow follows new CSV objects under s3://drops/in/ into a PostgreSQL
+// table, upserting by id.
+func dropsFlow(s3Endpoint, dwDSN string) string {
+	return `
+connection "s3" "lake" {
+  endpoint          = "` + s3Endpoint + `"
+  region            = "us-east-1"
+  access_key_id     = "` + s3test.AccessKey + `"
+  secret_access_key = "` + s3test.SecretKey + `"
+}
+
+connection "redshift" "dw" {
+  dsn  = "` + dwDSN + `"
+  mode = "postgres"
+}
+
+flow "drops" {
+  trigger "event" {
+    poll_interval = "200ms"
+    settle        = "1s"
+    start         = "earliest"
+    batch_window  = "200ms"
+  }
+  source "s3" {
+    connection = connection.s3.lake
+    bucket     = "drops"
+    prefix     = "in/"
+    format     = "csv"
+    schema     = { id = "int", name = "string" }
+  }
+  sink "redshift" {
+    connection = connection.redshift.dw
+    table      = "public.drops"
+    write      = "upsert"
+    key        = ["id"]
+  }
+}
+`
+}
+
+// putDrop writes object n of rows records with ids n*rows .. n*rows+rows-1.
+func putDrop(t *testing.T, client *s3.Client, n, rows int) {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("id,name\n")
+	for i := range rows {
+		fmt.Fprintf(&b, "%d,drop %d row %d\n", n*rows+i, n, i)
+	}
+	if _, err := client.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String("drops"),
+		Key: aws.String(fmt.Sprintf("in/drop-%03d.csv", n)), Body: strings.NewReader(b.String())}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func countRows(t *testing.T, dsn, table string) (total, distinct int) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	err = conn.QueryRow(ctx, `SELECT count(*), count(DISTINCT id) FROM `+table).Scan(&total, &distinct)
+	if err != nil && strings.Contains(err.Error(), "does not exist") {
+		return 0, 0
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return total, distinct
+}
+
+// TestClusterEventFlowHasOneOwnerAndIsTakenOver runs an S3 new-objects
+// flow on two daemons: exactly one follows it; when that one is killed,
+// the other takes the subscription over from the stored position, and
+// every row arrives exactly once.
+func TestClusterEventFlowHasOneOwnerAndIsTakenOver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster")
+	}
+	buildRedshiftPlugin(t)
+	pg := testPostgres(t)
+	stateDSN, dwDSN := pg.NewDatabase(t), pg.NewDatabase(t)
+	srv, err := s3test.Start()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("S3 test server: %v", err)
+		}
+		t.Skipf("no S3 test server: %v", err)
+	}
+	defer srv.Stop()
+	client := srv.Client()
+	if _, err := client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("drops")}); err != nil {
+		t.Fatal(err)
+	}
+	dir := workdir(t)
+	os.MkdirAll(filepath.Join(dir, "cluster"), 0o755)
+	os.WriteFile(filepath.Join(dir, "cluster", "drops.hcl"), []byte(dropsFlow(srv.Endpoint, dwDSN)), 0o644)
+	putDrop(t, client, 0, 100) // DescribeEntity needs an object to infer from
+
+	a := startDaemon(t, dir, "cluster", "a", stateDSN, nil)
+	b := startDaemon(t, dir, "cluster", "b", stateDSN, nil)
+	const follows = "this daemon now follows the event flow"
+	var owner, other *daemonProc
+	waitFor(t, "a daemon to follow the flow", 60*time.Second, func() bool {
+		switch {
+		case a.logged(follows) > 0:
+			owner, other = a, b
+		case b.logged(follows) > 0:
+			owner, other = b, a
+		}
+		return owner != nil
+	})
+	for n := 1; n <= 4; n++ {
+		putDrop(t, client, n, 100)
+	}
+	waitFor(t, "500 rows", 60*time.Second, func() bool { n, _ := countRows(t, dwDSN, "public.drops"); return n == 500 })
+	if other.logged(follows) != 0 {
+		t.Fatalf("both daemons follow the flow")
+	}
+
+	owner.kill()
+	killed := time.Now()
+	for n := 5; n <= 9; n++ {
+		putDrop(t, client, n, 100)
+	}
+	waitFor(t, "the other daemon to take the flow over", 60*time.Second, func() bool { return other.logged(follows) > 0 })
+	takeover := time.Since(killed)
+	waitFor(t, "1000 rows", 60*time.Second, func() bool { n, _ := countRows(t, dwDSN, "public.drops"); return n >= 1000 })
+	total, distinct := countRows(t, dwDSN, "public.drops")
+	if total != 1000 || distinct != 1000 {
+		t.Fatalf("%d rows, %d distinct ids; want 1000 of each: no row lost or doubled", total, distinct)
+	}
+	t.Logf("event subscription taken over %.1fs after its owner was killed", takeover.Seconds())
 }
