@@ -70,6 +70,13 @@ type RecordSender interface {
 // Salesforce Bulk result pages. Reading every partition yields exactly the
 // records of one unpartitioned Read with the same request, in the schema
 // DescribeEntity gives.
+//
+// A source that implements it lists CapPartitions in its Spec, which is
+// what the engine goes by: a plugin's client implements every role.
+// Unimplemented does not provide it. A source may decline to split one
+// particular read with an error wrapping ErrUnsupported (the engine then
+// reads it whole). Checkpoints sent by the Read of a partition mean
+// nothing to the engine, so sources need not send them.
 type Partitioner interface {
 	Partitions(ctx context.Context, req ReadRequest) ([]Partition, error)
 }

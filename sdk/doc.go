@@ -4,7 +4,8 @@
 // Start with [Connector]: every plugin implements it, then adds the role
 // interfaces it supports — [Source] to read records, [Sink] to write them,
 // [EntityLister] and [EntityDescriber] to expose what it can reach,
-// [Checker] for a connection test and [EventSource] for change events. Embed
+// [Checker] for a connection test, [EventSource] for change events and
+// [Partitioner] to split a read for several processes. Embed
 // [Unimplemented] to get "unsupported" answers for the roles you skip.
 //
 // Records travel as Apache Arrow record batches. A plugin's main function is

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -51,6 +52,7 @@ var (
 	_ sdk.Sink            = (*Client)(nil)
 	_ sdk.EventSource     = (*Client)(nil)
 	_ sdk.WriteChecker    = (*Client)(nil)
+	_ sdk.Partitioner     = (*Client)(nil)
 )
 
 // NewClient wraps a protocol client.
@@ -197,14 +199,11 @@ func (c *Client) DescribeEntity(ctx context.Context, req sdk.DescribeRequest) (s
 }
 
 func (c *Client) Read(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSender) error {
-	opts, err := valuesToPB(req.Options)
+	start, err := readRequestToPB(req)
 	if err != nil {
 		return err
 	}
-	filters, err := predicatesToPB(req.Filters)
-	if err != nil {
-		return err
-	}
+	start.SharedMemory = c.SharedMemory && shmAvailable()
 	ctx, wd, cancel := c.newWatchdog(ctx)
 	defer cancel(nil)
 	defer wd.stop()
@@ -212,11 +211,7 @@ func (c *Client) Read(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSe
 	if err != nil {
 		return c.streamErr(ctx, err, wd.d)
 	}
-	err = stream.Send(&pb.Read_Control{Kind: &pb.Read_Control_Request{Request: &pb.Read_Request{
-		Entity: req.Entity, Fields: req.Fields, Options: opts, Checkpoint: req.Checkpoint,
-		Limits: limitsToPB(req.Limits), SharedMemory: c.SharedMemory && shmAvailable(), Filters: filters,
-		Window: windowToPB(req.Window),
-	}}})
+	err = stream.Send(&pb.Read_Control{Kind: &pb.Read_Control_Request{Request: start}})
 	if err != nil {
 		return c.streamErr(ctx, err, wd.d)
 	}
@@ -269,6 +264,38 @@ func (c *Client) Read(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSe
 		}
 		wd.kick()
 	}
+}
+
+// Partitions asks the plugin how the read splits. A plugin built before
+// the call existed answers Unimplemented, which becomes sdk.ErrUnsupported
+// as for every role; so does a plugin that declines this particular read,
+// whose reason is kept in the message.
+func (c *Client) Partitions(ctx context.Context, req sdk.ReadRequest) ([]sdk.Partition, error) {
+	pr, err := readRequestToPB(req)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.rpc.Partitions(ctx, pr)
+	if err != nil {
+		if st, ok := status.FromError(err); ok && st.Code() == codes.Unimplemented && st.Message() != "" &&
+			st.Message() != sdk.ErrUnsupported.Error() && !isMissingMethod(st.Message()) {
+			return nil, fmt.Errorf("plugin %s: %s: %w", c.Name, st.Message(), sdk.ErrUnsupported)
+		}
+		return nil, c.wrap(err)
+	}
+	out := make([]sdk.Partition, len(resp.Partitions))
+	for i, p := range resp.Partitions {
+		out[i] = sdk.Partition{Key: p.Key, Spec: p.Spec, Size: p.Size}
+	}
+	return out, nil
+}
+
+// isMissingMethod recognizes gRPC's own answer for a method the server
+// does not register (a plugin built before it existed), which says nothing
+// the user can act on.
+func isMissingMethod(msg string) bool {
+	return strings.HasPrefix(msg, "method ") && strings.HasSuffix(msg, " not implemented") ||
+		strings.HasPrefix(msg, "unknown method ")
 }
 
 func (c *Client) OpenWriter(ctx context.Context, req sdk.WriteRequest) (sdk.Writer, error) {

@@ -297,3 +297,28 @@ func windowFromPB(w *pb.Window) *sdk.Window {
 	}
 	return out
 }
+
+// readRequestToPB is a Read's start message, and a Partitions request.
+func readRequestToPB(req sdk.ReadRequest) (*pb.Read_Request, error) {
+	opts, err := valuesToPB(req.Options)
+	if err != nil {
+		return nil, err
+	}
+	filters, err := predicatesToPB(req.Filters)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.Read_Request{
+		Entity: req.Entity, Fields: req.Fields, Options: opts, Checkpoint: req.Checkpoint,
+		Limits: limitsToPB(req.Limits), Filters: filters, Window: windowToPB(req.Window),
+		Partition: req.Partition,
+	}, nil
+}
+
+func readRequestFromPB(req *pb.Read_Request) sdk.ReadRequest {
+	return sdk.ReadRequest{
+		Entity: req.Entity, Fields: req.Fields, Options: valuesFromPB(req.Options),
+		Checkpoint: req.Checkpoint, Limits: limitsFromPB(req.Limits), Filters: predicatesFromPB(req.Filters),
+		Window: windowFromPB(req.Window), Partition: req.Partition,
+	}
+}

@@ -26,13 +26,15 @@ var (
 	_ sdk.Source          = (*memConn)(nil)
 	_ sdk.Sink            = (*memConn)(nil)
 	_ sdk.EntityDescriber = (*memConn)(nil)
+	_ sdk.Partitioner     = (*memConn)(nil)
 )
 
 func newMemConn() *memConn { return &memConn{committed: map[string]int64{}} }
 
 func (m *memConn) Spec() sdk.Spec {
-	return sdk.Spec{Name: "mem", Version: "1.0.0", Capabilities: []sdk.Capability{sdk.CapSource, sdk.CapSink},
-		Source: sdk.ConfigSchema{Attributes: []sdk.Attribute{{Name: "rows", Type: sdk.TypeInt}}},
+	return sdk.Spec{Name: "mem", Version: "1.0.0", Capabilities: []sdk.Capability{sdk.CapSource, sdk.CapSink, sdk.CapPartitions},
+		Source: sdk.ConfigSchema{Attributes: []sdk.Attribute{{Name: "rows", Type: sdk.TypeInt},
+			{Name: "part_rows", Type: sdk.TypeInt, Description: "rows per partition"}}},
 		Sink: sdk.ConfigSchema{Attributes: []sdk.Attribute{{Name: "dest", Type: sdk.TypeString, Required: true, Entity: true},
 			{Name: "refuse_at_commit", Type: sdk.TypeInt, Description: "refuse rows whose id is a multiple of this at commit"}}}}
 }
@@ -43,13 +45,35 @@ func (m *memConn) DescribeEntity(context.Context, sdk.DescribeRequest) (sdk.Enti
 	return sdk.Entity{Name: "rows", Schema: sdktest.TenColumnSchema}, nil
 }
 
-func (m *memConn) Read(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSender) error {
+// memPart is a partition's spec: rows [From, To).
+type memPart struct{ From, To int }
+
+func (m *memConn) Partitions(_ context.Context, req sdk.ReadRequest) ([]sdk.Partition, error) {
 	total := int(req.Options.Int("rows", 1000))
+	size := int(req.Options.Int("part_rows", 1000))
+	var parts []sdk.Partition
+	for from := 0; from < total; from += size {
+		p := memPart{From: from, To: min(from+size, total)}
+		spec, _ := json.Marshal(p)
+		parts = append(parts, sdk.Partition{Key: fmt.Sprintf("rows %d-%d", p.From, p.To-1), Spec: spec, Size: int64(p.To - p.From)})
+	}
+	return parts, nil
+}
+
+func (m *memConn) Read(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSender) error {
+	first, total := 0, int(req.Options.Int("rows", 1000))
+	if req.Partition != nil {
+		var p memPart
+		if err := json.Unmarshal(req.Partition, &p); err != nil {
+			return fmt.Errorf("partition %q: %w", req.Partition, err)
+		}
+		first, total = p.From, p.To
+	}
 	step := req.Limits.MaxRows
 	if step <= 0 {
 		step = sdk.DefaultLimits.MaxRows
 	}
-	for start := 0; start < total; start += step {
+	for start := first; start < total; start += step {
 		if err := ctx.Err(); err != nil {
 			return err
 		}

@@ -29,7 +29,7 @@ func TestConformanceOfMemConnector(t *testing.T) {
 	mem := newMemConn()
 	sdktest.Run(t, sdktest.Suite{
 		New:    func() sdk.Connector { return mem },
-		Source: &sdktest.SourceCase{Options: sdk.Values{"rows": int64(5000)}, MinRows: 5000},
+		Source: &sdktest.SourceCase{Options: sdk.Values{"rows": int64(5000), "part_rows": int64(1200)}, MinRows: 5000, MinPartitions: 5},
 		Sink: &sdktest.SinkCase{
 			Options: func(t *testing.T) sdk.Values { return sdk.Values{"dest": fmt.Sprint(destSeq.Add(1))} },
 			Count:   func(t *testing.T, o sdk.Values) int64 { return mem.count(o.String("dest", "")) },

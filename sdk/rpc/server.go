@@ -138,12 +138,30 @@ func (s *Server) Read(stream pb.Connector_ReadServer) error {
 			}
 		}
 	}()
-	err = src.Read(stream.Context(), sdk.ReadRequest{
-		Entity: req.Entity, Fields: req.Fields, Options: valuesFromPB(req.Options),
-		Checkpoint: req.Checkpoint, Limits: out.limits, Filters: predicatesFromPB(req.Filters),
-		Window: windowFromPB(req.Window),
-	}, out)
-	return toStatus(err)
+	return toStatus(src.Read(stream.Context(), readRequestFromPB(req), out))
+}
+
+func (s *Server) Partitions(ctx context.Context, req *pb.Read_Request) (*pb.Partitions_Response, error) {
+	p, ok := s.impl.(sdk.Partitioner)
+	if !ok {
+		return nil, toStatus(sdk.ErrUnsupported)
+	}
+	parts, err := p.Partitions(ctx, readRequestFromPB(req))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &pb.Partitions_Response{Partitions: make([]*pb.Partitions_Partition, len(parts))}
+	for i, part := range parts {
+		resp.Partitions[i] = &pb.Partitions_Partition{Key: part.Key, Spec: part.Spec, Size: part.Size}
+	}
+	// One unary answer carries every spec; past the limit gRPC would fail
+	// with a size error that does not say what to change.
+	if n := proto.Size(resp); n > MaxMessageSize {
+		return nil, status.Errorf(codes.ResourceExhausted,
+			"%d partitions whose specs take %d bytes do not fit in one message (limit %d); make the partitions larger",
+			len(parts), n, MaxMessageSize)
+	}
+	return resp, nil
 }
 
 // lockedSend serializes sends on a stream several goroutines answer on.

@@ -4,7 +4,10 @@
 // the real protocol (sdk/rpc over gRPC on a unix socket, as go-plugin runs
 // it) — for schema agreement, batch caps, large batches, rejected rows,
 // commit semantics (rows refused at commit too, see [CommitRejectCase]) and
-// cancellation.
+// cancellation. A source that declares sdk.CapPartitions is also read
+// partition by partition: together the partitions must give the rows and
+// rejections of one whole read, in the described schema, and a partition
+// read again the same rows (see [SourceCase.MinPartitions]).
 //
 // [Pipe] gives a connector's own tests the same over-the-wire client.
 // Package sdk/serve is what a plugin's main calls instead.

@@ -30,6 +30,10 @@ type SourceCase struct {
 	// MinRows is how many rows the entity holds at least; 2 or more lets
 	// the kit check batch caps and cancellation.
 	MinRows int64
+	// MinPartitions is how many partitions Partitions must give at least,
+	// for a connector that declares sdk.CapPartitions; set it (and the
+	// options that make the read split) so the check proves a real split.
+	MinPartitions int
 }
 
 // SinkCase is one writable entity.
@@ -89,6 +93,9 @@ func Run(t *testing.T, s Suite) {
 				t.Run("source/batch-caps", func(t *testing.T) { checkCaps(t, open(t), s.Source) })
 				t.Run("source/projection", func(t *testing.T) { checkProjection(t, open(t), s.Source) })
 				t.Run("source/cancellation", func(t *testing.T) { checkReadCancel(t, open(t), s.Source) })
+				if s.New().Spec().Has(sdk.CapPartitions) {
+					t.Run("source/partitions", func(t *testing.T) { checkPartitions(t, open(t), s.Source) })
+				}
 			}
 			if s.Sink != nil {
 				t.Run("sink/write-commit", func(t *testing.T) { checkWrite(t, open(t), s.Sink) })
@@ -114,6 +121,9 @@ func checkSpec(t *testing.T, c sdk.Connector, s Suite) {
 	}
 	if s.Sink != nil && !spec.Has(sdk.CapSink) {
 		t.Errorf("the suite writes to %s, but its spec does not list the sink capability", spec.Name)
+	}
+	if _, ok := c.(sdk.Partitioner); spec.Has(sdk.CapPartitions) && !ok {
+		t.Errorf("%s declares the partitions capability but does not implement sdk.Partitioner", spec.Name)
 	}
 	for _, block := range []sdk.ConfigSchema{spec.Connection, spec.Source, spec.Sink} {
 		seen, entities := map[string]bool{}, 0

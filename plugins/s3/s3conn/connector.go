@@ -59,7 +59,7 @@ func (c *Connector) Spec() sdk.Spec {
 		Name:         "s3",
 		Version:      Version,
 		Description:  "CSV, JSON Lines and Parquet objects in Amazon S3 and S3-compatible stores; new objects under a prefix as change events.",
-		Capabilities: []sdk.Capability{sdk.CapSource, sdk.CapSink, sdk.CapEntities, sdk.CapCheck, sdk.CapEvents},
+		Capabilities: []sdk.Capability{sdk.CapSource, sdk.CapSink, sdk.CapEntities, sdk.CapCheck, sdk.CapEvents, sdk.CapPartitions},
 		Connection:   sdk.ConfigSchema{Attributes: connectionAttributes},
 		Source:       sdk.ConfigSchema{Attributes: sourceAttributes},
 		Sink:         sdk.ConfigSchema{Attributes: sinkAttributes},

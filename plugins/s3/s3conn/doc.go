@@ -23,6 +23,17 @@
 // object written in the same second as the checkpointed one and sorting
 // before its key is not picked up.
 //
+// Partitions. When several sluice instances split a read, Partitions lists
+// it as Read would (after the same checkpoint) and cuts the objects, in key
+// order, into runs of consecutive objects of at most partition_size bytes
+// (default 64 MiB) and 1,000 objects; a larger object is a partition of its
+// own. A partition's spec is JSON naming its objects (keys relative to the
+// prefix, with sizes) and the settled schema — the columns and kinds
+// inferred across the whole listing, or Parquet's Arrow schema — so every
+// partition reads in the schema DescribeEntity gives. A partition read
+// rejects malformed rows as s3://bucket/key:line like Read, and sends no
+// checkpoints.
+//
 // Events. As an event source (a flow's `trigger "event"`), the connector
 // lists the source's bucket + prefix every poll_interval (default 30s) and
 // reads every object that appeared since its position, with the source

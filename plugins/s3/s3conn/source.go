@@ -30,23 +30,30 @@ var sourceAttributes = append([]sdk.Attribute{
 		Description: "Pattern the rest of the key after prefix must match, path.Match per segment with ** for any number of segments, e.g. *.csv or **/*.jsonl.gz."},
 	{Name: "parallelism", Type: sdk.TypeInt, Default: int64(defaultParallelism),
 		Description: "Objects read at once; records are still delivered in key order."},
+	{Name: "partition_size", Type: sdk.TypeInt, Default: int64(defaultPartitionSize),
+		Description: "When several sluice instances split a read: bytes of consecutive objects per partition (an object larger than this is a partition of its own)."},
 }, format.ReadAttributes()...)
 
-const defaultParallelism = 4
+const (
+	defaultParallelism   = 4
+	defaultPartitionSize = 64 << 20
+)
 
 // sourceOptions is the decoded source block.
 type sourceOptions struct {
 	bucket, prefix, glob string
 	parallelism          int
+	partitionSize        int64
 	*format.ReadOptions
 }
 
 func (c *Connector) parseSourceOptions(v sdk.Values, entity string) (*sourceOptions, error) {
 	o := &sourceOptions{
-		bucket:      v.String("bucket", entity),
-		prefix:      v.String("prefix", ""),
-		glob:        strings.Trim(v.String("glob", ""), "/"),
-		parallelism: int(v.Int("parallelism", defaultParallelism)),
+		bucket:        v.String("bucket", entity),
+		prefix:        v.String("prefix", ""),
+		glob:          strings.Trim(v.String("glob", ""), "/"),
+		parallelism:   int(v.Int("parallelism", defaultParallelism)),
+		partitionSize: v.Int("partition_size", defaultPartitionSize),
 	}
 	if o.bucket == "" {
 		o.bucket = c.bucket
@@ -63,6 +70,9 @@ func (c *Connector) parseSourceOptions(v sdk.Values, entity string) (*sourceOpti
 	}
 	if o.parallelism < 1 {
 		o.parallelism = 1
+	}
+	if o.partitionSize < 1 {
+		return nil, format.OptionError("partition_size", "must be at least 1 byte, got %d", o.partitionSize)
 	}
 	if o.glob != "" {
 		for _, seg := range strings.Split(o.glob, "/") {
@@ -382,6 +392,9 @@ func (s *chanSender) Progress(sdk.Progress) error { return nil }
 // everything has been delivered; given a checkpoint, only objects after it
 // are read.
 func (c *Connector) Read(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSender) error {
+	if len(req.Partition) > 0 {
+		return c.readPartition(ctx, req, out)
+	}
 	opts, err := c.parseSourceOptions(req.Options, req.Entity)
 	if err != nil {
 		return err
@@ -394,18 +407,9 @@ func (c *Connector) Read(ctx context.Context, req sdk.ReadRequest, out sdk.Recor
 	if err != nil {
 		return err
 	}
-	todo := p.objects
-	if len(req.Checkpoint) > 0 {
-		var pos position
-		if err := json.Unmarshal(req.Checkpoint, &pos); err != nil || pos.Key == "" {
-			return fmt.Errorf("checkpoint %q is not from this connector", req.Checkpoint)
-		}
-		todo = nil
-		for _, o := range p.objects {
-			if pos.before(o) {
-				todo = append(todo, o)
-			}
-		}
+	todo, err := afterCheckpoint(p.objects, req.Checkpoint)
+	if err != nil {
+		return err
 	}
 
 	// The watermark: objects in (last modified, key) order; the checkpoint
@@ -459,6 +463,25 @@ func (c *Connector) Read(ctx context.Context, req sdk.ReadRequest, out sdk.Recor
 		return err
 	}
 	return out.Progress(sdk.Progress{BytesRead: bytesDone, BytesTotal: bytesTotal})
+}
+
+// afterCheckpoint is the part of objs a read resumed from checkpoint still
+// has to deliver: all of them without one.
+func afterCheckpoint(objs []object, checkpoint []byte) ([]object, error) {
+	if len(checkpoint) == 0 {
+		return objs, nil
+	}
+	var pos position
+	if err := json.Unmarshal(checkpoint, &pos); err != nil || pos.Key == "" {
+		return nil, fmt.Errorf("checkpoint %q is not from this connector", checkpoint)
+	}
+	var todo []object
+	for _, o := range objs {
+		if pos.before(o) {
+			todo = append(todo, o)
+		}
+	}
+	return todo, nil
 }
 
 // delivery is where readObjects hands what it read, in the order of its

@@ -61,7 +61,7 @@ func (c *Connector) Spec() sdk.Spec {
 		Name:         "salesforce",
 		Version:      Version,
 		Description:  "Salesforce objects: SOQL over REST or Bulk API 2.0 reads, sObject Collections or Bulk 2.0 ingest writes, Change Data Capture over the Pub/Sub API.",
-		Capabilities: []sdk.Capability{sdk.CapSource, sdk.CapSink, sdk.CapEntities, sdk.CapCheck, sdk.CapEvents},
+		Capabilities: []sdk.Capability{sdk.CapSource, sdk.CapSink, sdk.CapEntities, sdk.CapCheck, sdk.CapEvents, sdk.CapPartitions},
 		Connection:   sdk.ConfigSchema{Attributes: connectionAttributes},
 		Source:       sdk.ConfigSchema{Attributes: sourceAttributes},
 		Sink:         sdk.ConfigSchema{Attributes: sinkAttributes},

@@ -54,6 +54,22 @@
 // and delivered in order; a page whose body is cut short is fetched again.
 // Bulk CSV cannot tell null from an empty string: empty cells read as null.
 //
+// # Partitions
+//
+// When several sluice instances split a read, Partitions builds the query
+// Read would run (the same SOQL, pushdown, checkpoint and window
+// included). If Read would use Bulk, it creates the query job, waits for
+// JobComplete and lists the result pages with GET
+// /jobs/query/{id}/resultPages (API 58.0 and later; older api_version
+// answers sdk.ErrUnsupported), following nextRecordsUrl: one partition per
+// page, keyed "<job id>/page <n>", whose spec is JSON naming the object,
+// the queried fields, the job, the page and its resultUrl. Reading it
+// downloads that page and turns its CSV into batches as Read does. A read
+// that would use REST is one partition carrying its SOQL. Partition reads
+// drop what the partitioned read's checkpoint covers and send no
+// checkpoints of their own. A page whose job is gone (Salesforce deletes
+// jobs 7 days after they complete) fails with an error naming the job.
+//
 // # Writes
 //
 // Salesforce has no transaction spanning calls, so records are written when

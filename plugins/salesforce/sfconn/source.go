@@ -81,41 +81,34 @@ type checkpoint struct {
 	IDs    []string `json:"ids,omitempty"`
 }
 
-// Read queries the object, with REST paging or a Bulk API 2.0 job, and
-// sends typed batches; with a cursor it checkpoints after each batch.
-func (c *Connector) Read(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSender) error {
+// readPlan is a read settled before anything is queried: its options,
+// the object, the SOQL and the emitter that turns rows into batches.
+type readPlan struct {
+	o     *sourceOptions
+	obj   *sfObject
+	e     *emitter
+	soql  string
+	where string // " WHERE ...", or empty
+}
+
+// plan builds the query a read of req runs; Read and Partitions share it,
+// so a partitioned read queries exactly what the unpartitioned one would.
+func (c *Connector) plan(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSender) (*readPlan, error) {
 	o, err := parseSourceOptions(req.Options, req.Entity)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	obj, err := c.describe(ctx, o.object)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	fields, err := obj.selectFields(req.Fields)
 	if err != nil {
-		return err
-	}
-	limits := req.Limits
-	if limits.MaxRows <= 0 {
-		limits.MaxRows = sdk.DefaultLimits.MaxRows
-	}
-	if limits.MaxBytes <= 0 {
-		limits.MaxBytes = sdk.DefaultLimits.MaxBytes
+		return nil, err
 	}
 	// The query selects the output fields plus Id and the cursor, which
 	// checkpoints need.
-	qfields := append([]*sfField(nil), fields...)
-	index := func(f *sfField) int {
-		for i, q := range qfields {
-			if q == f {
-				return i
-			}
-		}
-		qfields = append(qfields, f)
-		return len(qfields) - 1
-	}
-	e := &emitter{ctx: ctx, out: out, mem: c.mem, fields: fields, schema: schemaOf(fields), limits: limits, curQ: -1, idQ: -1}
+	e := c.newEmitter(ctx, out, fields, req.Limits)
 	var conds []string
 	if o.where != "" {
 		conds = append(conds, "("+o.where+")")
@@ -125,35 +118,19 @@ func (c *Connector) Read(ctx context.Context, req sdk.ReadRequest, out sdk.Recor
 	if o.cursor != "" {
 		cf := obj.field(o.cursor)
 		if cf == nil {
-			return fmt.Errorf("salesforce: cursor: no field %q on %s%s", o.cursor, obj.Name, suggest(obj, o.cursor))
+			return nil, fmt.Errorf("salesforce: cursor: no field %q on %s%s", o.cursor, obj.Name, suggest(obj, o.cursor))
 		}
 		if cf.Type != "datetime" && cf.Type != "date" {
-			return fmt.Errorf("salesforce: cursor: %s.%s is a %s field; a cursor must be a datetime (SystemModstamp, LastModifiedDate, ...)", obj.Name, cf.Name, cf.Type)
+			return nil, fmt.Errorf("salesforce: cursor: %s.%s is a %s field; a cursor must be a datetime (SystemModstamp, LastModifiedDate, ...)", obj.Name, cf.Name, cf.Type)
 		}
-		idf := obj.field("Id")
-		if idf == nil {
-			return fmt.Errorf("salesforce: %s has no Id field", obj.Name)
+		if err := e.track(obj, cf); err != nil {
+			return nil, err
 		}
-		e.cursor, e.curType = cf.Name, cf.Type
-		e.curQ, e.idQ = index(cf), index(idf)
 		if len(req.Checkpoint) > 0 {
-			var cp checkpoint
-			if err := json.Unmarshal(req.Checkpoint, &cp); err != nil {
-				return fmt.Errorf("salesforce: checkpoint %q: %w", req.Checkpoint, err)
-			}
-			if !strings.EqualFold(cp.Cursor, cf.Name) {
-				return fmt.Errorf("salesforce: the checkpoint is a position of cursor %q, but the source's cursor is %q; reset the flow's state", cp.Cursor, cf.Name)
-			}
-			t, err := parseTime(cf.Type, cp.Value)
+			t, err := e.resume(req.Checkpoint)
 			if err != nil {
-				return fmt.Errorf("salesforce: checkpoint value %q: %w", cp.Value, err)
+				return nil, err
 			}
-			e.skipBefore, e.haveSkip = t, true
-			e.skipIDs = map[string]bool{}
-			for _, id := range cp.IDs {
-				e.skipIDs[id] = true
-			}
-			e.last, e.lastIDs = t, cp.IDs
 			// >= on the second (SOQL datetime literals have no fractions),
 			// then the emitter drops what the checkpoint already covers.
 			lit := t.UTC().Truncate(time.Second).Format("2006-01-02T15:04:05Z")
@@ -165,37 +142,118 @@ func (c *Connector) Read(ctx context.Context, req sdk.ReadRequest, out sdk.Recor
 		conds = append(conds, windowConds(req.Window, cf, len(req.Checkpoint) > 0)...)
 		order = " ORDER BY " + cf.Name + " ASC"
 	}
-	names := make([]string, len(qfields))
-	for i, f := range qfields {
+	names := make([]string, len(e.qfields))
+	for i, f := range e.qfields {
 		names[i] = f.Name
 	}
-	e.qfields = qfields
-	soql := "SELECT " + strings.Join(names, ", ") + " FROM " + obj.Name
-	where := ""
+	p := &readPlan{o: o, obj: obj, e: e}
+	p.soql = "SELECT " + strings.Join(names, ", ") + " FROM " + obj.Name
 	if len(conds) > 0 {
-		where = " WHERE " + strings.Join(conds, " AND ")
+		p.where = " WHERE " + strings.Join(conds, " AND ")
 	}
-	soql += where + order
+	p.soql += p.where + order
+	return p, nil
+}
 
-	useBulk := o.api == "bulk"
-	if o.api == "auto" {
-		n, err := c.count(ctx, obj.Name, where, o.deleted)
-		if err != nil {
-			return err
-		}
-		useBulk = n >= o.threshold
+// useBulk says whether the read goes through Bulk API 2.0, counting the
+// records for api = "auto"; n is that count, or -1 when not counted.
+func (c *Connector) useBulk(ctx context.Context, p *readPlan) (bulk bool, n int64, err error) {
+	switch p.o.api {
+	case "bulk":
+		return true, -1, nil
+	case "rest":
+		return false, -1, nil
 	}
-	c.lastAPI.Store(map[bool]string{true: "bulk", false: "rest"}[useBulk])
-	if useBulk {
-		err = c.readBulk(ctx, soql, o, e)
-	} else {
-		err = c.readREST(ctx, soql, o.deleted, e)
-	}
+	n, err = c.count(ctx, p.obj.Name, p.where, p.o.deleted)
 	if err != nil {
-		e.release()
+		return false, 0, err
+	}
+	return n >= p.o.threshold, n, nil
+}
+
+// Read queries the object, with REST paging or a Bulk API 2.0 job, and
+// sends typed batches; with a cursor it checkpoints after each batch. With
+// a partition it reads that part alone (see Partitions).
+func (c *Connector) Read(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSender) error {
+	if len(req.Partition) > 0 {
+		return c.readPartition(ctx, req, out)
+	}
+	p, err := c.plan(ctx, req, out)
+	if err != nil {
 		return err
 	}
-	return e.flush()
+	bulk, _, err := c.useBulk(ctx, p)
+	if err != nil {
+		return err
+	}
+	c.lastAPI.Store(map[bool]string{true: "bulk", false: "rest"}[bulk])
+	if bulk {
+		err = c.readBulk(ctx, p.soql, p.o, p.e)
+	} else {
+		err = c.readREST(ctx, p.soql, p.o.deleted, p.e)
+	}
+	if err != nil {
+		p.e.release()
+		return err
+	}
+	return p.e.flush()
+}
+
+// newEmitter starts an emitter of fields, which are queried first.
+func (c *Connector) newEmitter(ctx context.Context, out sdk.RecordSender, fields []*sfField, limits sdk.Limits) *emitter {
+	if limits.MaxRows <= 0 {
+		limits.MaxRows = sdk.DefaultLimits.MaxRows
+	}
+	if limits.MaxBytes <= 0 {
+		limits.MaxBytes = sdk.DefaultLimits.MaxBytes
+	}
+	return &emitter{ctx: ctx, out: out, mem: c.mem, fields: fields, schema: schemaOf(fields), limits: limits,
+		curQ: -1, idQ: -1, qfields: append([]*sfField(nil), fields...)}
+}
+
+// queried returns f's index among the queried fields, adding it if needed.
+func (e *emitter) queried(f *sfField) int {
+	for i, q := range e.qfields {
+		if q == f {
+			return i
+		}
+	}
+	e.qfields = append(e.qfields, f)
+	return len(e.qfields) - 1
+}
+
+// track makes the emitter follow cursor field cf (and Id) for checkpoints.
+func (e *emitter) track(obj *sfObject, cf *sfField) error {
+	idf := obj.field("Id")
+	if idf == nil {
+		return fmt.Errorf("salesforce: %s has no Id field", obj.Name)
+	}
+	e.cursor, e.curType = cf.Name, cf.Type
+	e.curQ, e.idQ = e.queried(cf), e.queried(idf)
+	return nil
+}
+
+// resume makes the emitter drop the records checkpoint covers; it returns
+// the checkpoint's cursor value.
+func (e *emitter) resume(raw []byte) (time.Time, error) {
+	var cp checkpoint
+	if err := json.Unmarshal(raw, &cp); err != nil {
+		return time.Time{}, fmt.Errorf("salesforce: checkpoint %q: %w", raw, err)
+	}
+	if !strings.EqualFold(cp.Cursor, e.cursor) {
+		return time.Time{}, fmt.Errorf("salesforce: the checkpoint is a position of cursor %q, but the source's cursor is %q; reset the flow's state", cp.Cursor, e.cursor)
+	}
+	t, err := parseTime(e.curType, cp.Value)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("salesforce: checkpoint value %q: %w", cp.Value, err)
+	}
+	e.skipBefore, e.haveSkip = t, true
+	e.skipIDs = map[string]bool{}
+	for _, id := range cp.IDs {
+		e.skipIDs[id] = true
+	}
+	e.last, e.lastIDs = t, cp.IDs
+	return t, nil
 }
 
 // count runs SELECT COUNT() with the read's conditions.
@@ -277,43 +335,10 @@ type bulkPage struct {
 // known, up to bulk_parallelism pages are downloaded and parsed at once,
 // and rows are delivered in page order.
 func (c *Connector) readBulk(ctx context.Context, soql string, o *sourceOptions, e *emitter) error {
-	op := "query"
-	if o.deleted {
-		op = "queryAll"
-	}
-	body, _ := json.Marshal(map[string]string{"operation": op, "query": soql, "contentType": "CSV", "columnDelimiter": "COMMA", "lineEnding": "LF"})
-	var job struct {
-		ID           string `json:"id"`
-		State        string `json:"state"`
-		ErrorMessage string `json:"errorMessage"`
-	}
-	if err := c.cl.doJSON(ctx, request{method: "POST", path: "jobs/query", body: body, contentType: "application/json"}, &job); err != nil {
+	id, _, err := c.runBulkJob(ctx, soql, o.deleted)
+	if err != nil {
 		return err
 	}
-	id := job.ID
-	abort := func() {
-		// Best effort: a cancelled read should not leave a job running.
-		b, _ := json.Marshal(map[string]string{"state": "Aborted"})
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		_ = c.cl.doJSON(actx, request{method: "PATCH", path: "jobs/query/" + id, body: b, contentType: "application/json"}, nil)
-	}
-	wait := 100 * time.Millisecond
-	for job.State != "JobComplete" {
-		switch job.State {
-		case "Failed", "Aborted":
-			return fmt.Errorf("salesforce: Bulk query job %s ended %s: %s", id, job.State, job.ErrorMessage)
-		}
-		if err := sleep(ctx, wait); err != nil {
-			abort()
-			return err
-		}
-		wait = min(wait*3/2, 5*time.Second)
-		if err := c.cl.doJSON(ctx, request{method: "GET", path: "jobs/query/" + id}, &job); err != nil {
-			return err
-		}
-	}
-
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pages := make(chan chan bulkPage, o.parallel)
@@ -335,17 +360,18 @@ func (c *Connector) readBulk(ctx context.Context, soql string, o *sourceOptions,
 				q.Set("maxRecords", strconv.Itoa(o.pageRecords))
 			}
 			res := make(chan bulkPage, 1)
-			resp, err := c.cl.do(ctx, request{method: "GET", path: "jobs/query/" + id + "/results", query: q, accept: "text/csv"})
+			r := request{method: "GET", path: "jobs/query/" + id + "/results", query: q, accept: "text/csv"}
+			resp, err := c.cl.do(ctx, r)
 			if err != nil {
 				res <- bulkPage{err: err}
 				pages <- res
 				return
 			}
 			next := resp.Header.Get("Sforce-Locator")
-			go func(loc url.Values) {
+			go func() {
 				defer func() { <-sem }()
-				res <- c.parsePage(ctx, resp.Body, id, loc)
-			}(q)
+				res <- c.parsePage(ctx, resp.Body, id, r)
+			}()
 			select {
 			case pages <- res:
 			case <-ctx.Done():
@@ -369,8 +395,54 @@ func (c *Connector) readBulk(ctx context.Context, soql string, o *sourceOptions,
 	return ctx.Err()
 }
 
-// parsePage reads one results page; a body cut short is fetched again.
-func (c *Connector) parsePage(ctx context.Context, body io.ReadCloser, id string, q url.Values) bulkPage {
+// runBulkJob creates a Bulk API 2.0 query job for soql and waits until it
+// completes; it returns the job's id and how many records it found. A
+// cancelled wait aborts the job.
+func (c *Connector) runBulkJob(ctx context.Context, soql string, deleted bool) (string, int64, error) {
+	op := "query"
+	if deleted {
+		op = "queryAll"
+	}
+	body, _ := json.Marshal(map[string]string{"operation": op, "query": soql, "contentType": "CSV", "columnDelimiter": "COMMA", "lineEnding": "LF"})
+	var job struct {
+		ID                     string      `json:"id"`
+		State                  string      `json:"state"`
+		ErrorMessage           string      `json:"errorMessage"`
+		NumberRecordsProcessed json.Number `json:"numberRecordsProcessed"`
+	}
+	if err := c.cl.doJSON(ctx, request{method: "POST", path: "jobs/query", body: body, contentType: "application/json"}, &job); err != nil {
+		return "", 0, err
+	}
+	id := job.ID
+	abort := func() {
+		// Best effort: a cancelled read should not leave a job running.
+		b, _ := json.Marshal(map[string]string{"state": "Aborted"})
+		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = c.cl.doJSON(actx, request{method: "PATCH", path: "jobs/query/" + id, body: b, contentType: "application/json"}, nil)
+	}
+	wait := 100 * time.Millisecond
+	for job.State != "JobComplete" {
+		switch job.State {
+		case "Failed", "Aborted":
+			return "", 0, fmt.Errorf("salesforce: Bulk query job %s ended %s: %s", id, job.State, job.ErrorMessage)
+		}
+		if err := sleep(ctx, wait); err != nil {
+			abort()
+			return "", 0, err
+		}
+		wait = min(wait*3/2, 5*time.Second)
+		if err := c.cl.doJSON(ctx, request{method: "GET", path: "jobs/query/" + id}, &job); err != nil {
+			return "", 0, err
+		}
+	}
+	n, _ := job.NumberRecordsProcessed.Int64()
+	return id, n, nil
+}
+
+// parsePage reads one results page, which request r fetched; a body cut
+// short is fetched again.
+func (c *Connector) parsePage(ctx context.Context, body io.ReadCloser, id string, r request) bulkPage {
 	for attempt := 1; ; attempt++ {
 		b, err := io.ReadAll(body)
 		body.Close()
@@ -389,7 +461,7 @@ func (c *Connector) parsePage(ctx context.Context, body io.ReadCloser, id string
 		if ctx.Err() != nil || attempt >= c.cl.cfg.maxAttempts {
 			return bulkPage{err: fmt.Errorf("salesforce: Bulk query job %s: reading a result page: %w", id, err)}
 		}
-		resp, err := c.cl.do(ctx, request{method: "GET", path: "jobs/query/" + id + "/results", query: q, accept: "text/csv"})
+		resp, err := c.cl.do(ctx, r)
 		if err != nil {
 			return bulkPage{err: err}
 		}
@@ -420,6 +492,9 @@ type emitter struct {
 	last            time.Time
 	lastIDs         []string
 	dirty           bool // a record advanced the position since the last checkpoint
+	// partial: the read is one partition, whose position would claim
+	// records of the others; it sends no checkpoints.
+	partial bool
 
 	csvIdx []int // per query field: its column in the current CSV page
 	csvRow []cell
@@ -514,7 +589,7 @@ func (e *emitter) flush() error {
 	if err != nil {
 		return err
 	}
-	if e.dirty && e.cursor != "" {
+	if e.dirty && e.cursor != "" && !e.partial {
 		e.dirty = false
 		pos, _ := json.Marshal(checkpoint{Cursor: e.cursor, Value: formatTime(e.curType, e.last), IDs: e.lastIDs})
 		if err := e.out.Checkpoint(pos); err != nil {

@@ -37,6 +37,7 @@ type job struct {
 	upload             bytes.Buffer
 	uploads            int
 	closedAt           time.Time
+	endedAt            time.Time // when it reached a terminal state
 	processed, failedN int
 	errorMessage       string
 	header             []string
@@ -143,7 +144,11 @@ func (s *Server) takeBulkFault() bool {
 
 func (s *Server) complete(j *job) {
 	start := time.Now()
-	defer func() { j.processingMs = time.Since(start).Milliseconds() + 1; j.modstamp = s.now() }()
+	defer func() {
+		j.processingMs = time.Since(start).Milliseconds() + 1
+		j.modstamp = s.now()
+		j.endedAt = j.modstamp
+	}()
 	if s.takeBulkFault() {
 		j.state = "Failed"
 		j.errorMessage = "UNKNOWN_EXCEPTION: An unexpected error occurred (injected by the emulator)."
@@ -171,8 +176,20 @@ func (s *Server) jobVersionOK(c *reqCtx, j *job) bool {
 	return true
 }
 
+// expire deletes the jobs that ended more than BulkJobRetention ago, as
+// Salesforce does; jobMu is held.
+func (s *Server) expire() {
+	now := s.now()
+	for id, j := range s.jobs {
+		if !j.endedAt.IsZero() && now.Sub(j.endedAt) >= s.opts.BulkJobRetention {
+			delete(s.jobs, id)
+		}
+	}
+}
+
 func (s *Server) getJob(c *reqCtx, id string, query bool) *job {
 	s.jobMu.Lock()
+	s.expire()
 	j := s.jobs[normID(id)]
 	s.jobMu.Unlock()
 	if j == nil || j.query != query {
@@ -189,6 +206,7 @@ func (s *Server) newJobID() string {
 
 func (s *Server) listJobs(c *reqCtx, query bool) {
 	s.jobMu.Lock()
+	s.expire()
 	var jobs []*job
 	for _, j := range s.jobs {
 		if j.query == query {
@@ -249,6 +267,10 @@ func (s *Server) handleQueryJobs(c *reqCtx) {
 	}
 	if len(r) == 4 && r[3] == "results" && m == http.MethodGet {
 		s.queryResults(c, j)
+		return
+	}
+	if len(r) == 4 && r[3] == "resultPages" && m == http.MethodGet && versionAtLeast(c.version, 58) {
+		s.queryResultPages(c, j)
 		return
 	}
 	notFound(c.w)
@@ -330,6 +352,7 @@ func (s *Server) jobState(c *reqCtx, j *job) {
 		switch {
 		case body.State == "Aborted" && !terminal(j.state):
 			j.state = "Aborted"
+			j.endedAt = s.now()
 			if !j.query {
 				j.unprocessed = s.allRows(j)
 			}
@@ -363,9 +386,11 @@ func quoteCSV(b []byte, v string) []byte {
 	return append(b, '"')
 }
 
-func (s *Server) queryResults(c *reqCtx, j *job) {
+// resultsReady checks what every results request checks first: the API
+// version the job was created with, and that it completed.
+func (s *Server) resultsReady(c *reqCtx, j *job) bool {
 	if !s.jobVersionOK(c, j) {
-		return
+		return false
 	}
 	s.jobMu.Lock()
 	s.advance(j, false)
@@ -373,27 +398,106 @@ func (s *Server) queryResults(c *reqCtx, j *job) {
 	s.jobMu.Unlock()
 	if state != "JobComplete" {
 		writeErr(c.w, JobNotCompleteStatus, "JOB_NOT_COMPLETE", "can only download query results of successfully completed bulk job with status: JOB_COMPLETE. Current status: "+strings.ToUpper(map[string]string{"UploadComplete": "UPLOAD_COMPLETE", "InProgress": "IN_PROGRESS", "Failed": "FAILED", "Aborted": "ABORTED"}[state]))
-		return
+		return false
 	}
+	return true
+}
+
+// A locator is the base64 of the row a page starts at: rows are fixed when
+// the job completes, so a locator stays valid while the job exists.
+func encodeLocator(row int) string {
+	return base64.RawStdEncoding.EncodeToString([]byte(strconv.Itoa(row)))
+}
+
+// pageParams reads locator and maxRecords; it answers 400 and returns
+// false when either is bad.
+func (s *Server) pageParams(c *reqCtx, j *job) (off, page int, ok bool) {
 	q := c.r.URL.Query()
-	off := 0
 	if loc := q.Get("locator"); loc != "" && loc != "null" {
 		b, err := base64.RawStdEncoding.DecodeString(strings.TrimRight(loc, "="))
 		n, err2 := strconv.Atoi(string(b))
 		if err != nil || err2 != nil || n < 0 || n > len(j.rows) {
 			writeErr(c.w, 400, "INVALIDLOCATOR", "Invalid locator: "+loc)
-			return
+			return 0, 0, false
 		}
 		off = n
 	}
-	page := s.opts.BulkPageSize
+	page = s.opts.BulkPageSize
 	if mr := q.Get("maxRecords"); mr != "" {
 		n, err := strconv.Atoi(mr)
 		if err != nil || n <= 0 {
 			writeErr(c.w, 400, "INVALIDPARAMETER", "maxRecords must be a positive integer")
-			return
+			return 0, 0, false
 		}
 		page = n
+	}
+	return off, page, true
+}
+
+// maxResultPages is how many result URLs one resultPages answer lists.
+const maxResultPages = 5
+
+// queryResultPages answers GET /jobs/query/{id}/resultPages (API 58.0 and
+// later): the URLs of the job's result pages, at most five an answer, for
+// clients that download pages in parallel; nextRecordsUrl lists the next
+// five. Each URL is the results request that returns that page, locator
+// (none for the first page) and the caller's maxRecords included.
+func (s *Server) queryResultPages(c *reqCtx, j *job) {
+	if !s.resultsReady(c, j) {
+		return
+	}
+	off, page, ok := s.pageParams(c, j)
+	if !ok {
+		return
+	}
+	base := "/services/data/v" + c.version + "/jobs/query/" + j.id
+	suffix := ""
+	if mr := c.r.URL.Query().Get("maxRecords"); mr != "" {
+		suffix = "maxRecords=" + mr
+	}
+	withQuery := func(path, loc string) string {
+		var params []string
+		if loc != "" {
+			params = append(params, "locator="+loc)
+		}
+		if suffix != "" {
+			params = append(params, suffix)
+		}
+		if len(params) == 0 {
+			return path
+		}
+		return path + "?" + strings.Join(params, "&")
+	}
+	type resultPage struct {
+		ResultURL string `json:"resultUrl"`
+	}
+	pages := []resultPage{}
+	next := off
+	// Even a job without rows has its first page, as /results answers
+	// one (a header).
+	for len(pages) < maxResultPages && (next < len(j.rows) || (next == 0 && len(pages) == 0)) {
+		loc := ""
+		if next > 0 {
+			loc = encodeLocator(next)
+		}
+		pages = append(pages, resultPage{ResultURL: withQuery(base+"/results", loc)})
+		next += page
+	}
+	var nextURL any
+	done := next >= len(j.rows)
+	if !done {
+		nextURL = withQuery(base+"/resultPages", encodeLocator(next))
+	}
+	writeJSON(c.w, 200, map[string]any{"resultPages": pages, "nextRecordsUrl": nextURL, "done": done})
+}
+
+func (s *Server) queryResults(c *reqCtx, j *job) {
+	if !s.resultsReady(c, j) {
+		return
+	}
+	off, page, ok := s.pageParams(c, j)
+	if !ok {
+		return
 	}
 	end := min(off+page, len(j.rows))
 	sep := byte(delimiters[j.delim])
@@ -428,7 +532,7 @@ func (s *Server) queryResults(c *reqCtx, j *job) {
 	s.mu.RUnlock()
 	next := "null"
 	if end < len(j.rows) {
-		next = base64.RawStdEncoding.EncodeToString([]byte(strconv.Itoa(end)))
+		next = encodeLocator(end)
 	}
 	h := c.w.Header()
 	h.Set("Content-Type", "text/csv")
@@ -778,4 +882,12 @@ func (s *Server) ingestResults(c *reqCtx, j *job, which string) {
 	c.w.Header().Set("Content-Type", "text/csv")
 	c.w.WriteHeader(200)
 	_, _ = c.w.Write(b)
+}
+
+// versionAtLeast reports whether API version v (such as "58.0") is major or
+// later.
+func versionAtLeast(v string, major int) bool {
+	m, _, _ := strings.Cut(v, ".")
+	n, err := strconv.Atoi(m)
+	return err == nil && n >= major
 }

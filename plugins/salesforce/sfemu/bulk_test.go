@@ -218,3 +218,190 @@ func TestBulkIngest(t *testing.T) {
 		t.Fatal(len(list.Records))
 	}
 }
+
+// completedQueryJob creates a query job over Contact and polls it to
+// JobComplete; it returns the job id.
+func completedQueryJob(t *testing.T, e *env, version string) string {
+	t.Helper()
+	var info map[string]any
+	e.do("POST", "/services/data/v"+version+"/jobs/query", `{"operation":"query","query":"SELECT Id, Name FROM Contact"}`).json(t, &info)
+	id, _ := info["id"].(string)
+	if id == "" {
+		t.Fatalf("no job: %v", info)
+	}
+	for info["state"] != "JobComplete" {
+		e.do("GET", "/services/data/v"+version+"/jobs/query/"+id, "").json(t, &info)
+	}
+	return id
+}
+
+type resultPagesAnswer struct {
+	ResultPages []struct {
+		ResultURL string `json:"resultUrl"`
+	} `json:"resultPages"`
+	NextRecordsURL *string `json:"nextRecordsUrl"`
+	Done           bool    `json:"done"`
+}
+
+// walkResultPages follows nextRecordsUrl from path and returns every
+// resultUrl and how many answers listed them.
+func walkResultPages(t *testing.T, e *env, path string) (urls []string, answers int) {
+	t.Helper()
+	for {
+		r := e.do("GET", path, "")
+		if r.status != 200 {
+			t.Fatalf("GET %s: %d %s", path, r.status, r.body)
+		}
+		var a resultPagesAnswer
+		r.json(t, &a)
+		answers++
+		if len(a.ResultPages) == 0 || len(a.ResultPages) > 5 {
+			t.Fatalf("answer %d lists %d result URLs, want 1 to 5: %s", answers, len(a.ResultPages), r.body)
+		}
+		for _, p := range a.ResultPages {
+			urls = append(urls, p.ResultURL)
+		}
+		if a.Done {
+			if a.NextRecordsURL != nil {
+				t.Fatalf("done, yet nextRecordsUrl %q", *a.NextRecordsURL)
+			}
+			return urls, answers
+		}
+		if a.NextRecordsURL == nil || !strings.HasPrefix(*a.NextRecordsURL, "/services/data/v60.0/jobs/query/") {
+			t.Fatalf("not done, nextRecordsUrl %v", a.NextRecordsURL)
+		}
+		path = *a.NextRecordsURL
+	}
+}
+
+func TestBulkQueryResultPages(t *testing.T) {
+	e := newEnv(t, Options{Records: 1234, Seed: 5, BulkPageSize: 100})
+	id := completedQueryJob(t, e, "60.0")
+
+	// Sequential download through Sforce-Locator, for comparison.
+	var sequential []string
+	loc := ""
+	for {
+		path := v + "/jobs/query/" + id + "/results"
+		if loc != "" {
+			path += "?locator=" + loc
+		}
+		r := e.do("GET", path, "", "Accept", "text/csv")
+		sequential = append(sequential, string(r.body))
+		if loc = r.header.Get("Sforce-Locator"); loc == "null" {
+			break
+		}
+	}
+
+	urls, answers := walkResultPages(t, e, v+"/jobs/query/"+id+"/resultPages")
+	if len(urls) != 13 || answers != 3 {
+		t.Fatalf("%d result URLs in %d answers, want 13 pages of 100 rows in 3 answers of at most 5", len(urls), answers)
+	}
+	if urls[0] != v+"/jobs/query/"+id+"/results" || !strings.Contains(urls[1], "/results?locator=") {
+		t.Fatalf("result URLs %v", urls[:2])
+	}
+	rows := 0
+	for i, u := range urls {
+		r := e.do("GET", u, "", "Accept", "text/csv")
+		if r.status != 200 || string(r.body) != sequential[i] {
+			t.Fatalf("page %d (%s): %d, differs from the sequential download", i+1, u, r.status)
+		}
+		n, _ := strconv.Atoi(r.header.Get("Sforce-NumberOfRecords"))
+		rows += n
+	}
+	if rows != 1234 {
+		t.Fatalf("the pages hold %d rows, want 1234", rows)
+	}
+
+	// The URLs stay valid and answer the same while the job exists, other
+	// jobs notwithstanding.
+	completedQueryJob(t, e, "60.0")
+	if again, _ := walkResultPages(t, e, v+"/jobs/query/"+id+"/resultPages"); strings.Join(again, " ") != strings.Join(urls, " ") {
+		t.Fatal("a second listing gives other URLs")
+	}
+	if r := e.do("GET", urls[7], "", "Accept", "text/csv"); string(r.body) != sequential[7] {
+		t.Fatal("page 8 changed")
+	}
+
+	// maxRecords sizes the pages and travels in their URLs.
+	urls, _ = walkResultPages(t, e, v+"/jobs/query/"+id+"/resultPages?maxRecords=500")
+	if len(urls) != 3 || !strings.HasSuffix(urls[0], "/results?maxRecords=500") || !strings.Contains(urls[2], "&maxRecords=500") {
+		t.Fatalf("with maxRecords=500: %v", urls)
+	}
+	if r := e.do("GET", urls[2], "", "Accept", "text/csv"); r.header.Get("Sforce-NumberOfRecords") != "234" || r.header.Get("Sforce-Locator") != "null" {
+		t.Fatalf("last page of 500: %s rows, locator %s", r.header.Get("Sforce-NumberOfRecords"), r.header.Get("Sforce-Locator"))
+	}
+	if r := e.do("GET", v+"/jobs/query/"+id+"/resultPages?maxRecords=0", ""); r.status != 400 {
+		t.Fatalf("maxRecords=0: %d", r.status)
+	}
+	if r := e.do("GET", v+"/jobs/query/"+id+"/resultPages?locator=bm9wZQ", ""); r.status != 400 || !strings.Contains(string(r.body), "INVALIDLOCATOR") {
+		t.Fatalf("bad locator: %d %s", r.status, r.body)
+	}
+}
+
+func TestBulkQueryResultPagesRefusals(t *testing.T) {
+	e := newEnv(t, Options{Records: 30, BulkDelay: 10 * time.Second})
+	var info map[string]any
+	e.do("POST", v+"/jobs/query", `{"operation":"query","query":"SELECT Id FROM Account"}`).json(t, &info)
+	id := info["id"].(string)
+	// Like /results: not before the job completes, only with its version.
+	if r := e.do("GET", v+"/jobs/query/"+id+"/resultPages", ""); r.status != JobNotCompleteStatus || !strings.Contains(string(r.body), "JOB_NOT_COMPLETE") {
+		t.Fatalf("before completion: %d %s", r.status, r.body)
+	}
+	e.clk.advance(11 * time.Second)
+	if r := e.do("GET", v+"/jobs/query/"+id+"/resultPages", ""); r.status != 200 {
+		t.Fatalf("after completion: %d %s", r.status, r.body)
+	}
+	if r := e.do("GET", "/services/data/v61.0/jobs/query/"+id+"/resultPages", ""); r.status != 409 {
+		t.Fatalf("other API version: %d", r.status)
+	}
+	// The resource exists from API 58.0.
+	old := completedQueryJobIn(t, e, "57.0")
+	if r := e.do("GET", "/services/data/v57.0/jobs/query/"+old+"/resultPages", ""); r.status != 404 {
+		t.Fatalf("v57.0: %d %s", r.status, r.body)
+	}
+	if r := e.do("GET", "/services/data/v57.0/jobs/query/"+old+"/results", ""); r.status != 200 {
+		t.Fatalf("v57.0 results: %d", r.status)
+	}
+	if r := e.do("GET", v+"/jobs/query/"+mintID("750", 999)+"/resultPages", ""); r.status != 404 || !strings.Contains(string(r.body), "NOT_FOUND") {
+		t.Fatalf("unknown job: %d %s", r.status, r.body)
+	}
+	// A job without rows still has its first page.
+	e.do("POST", v+"/jobs/query", `{"operation":"query","query":"SELECT Id FROM Account WHERE Name = 'nobody'"}`).json(t, &info)
+	empty := info["id"].(string)
+	e.clk.advance(11 * time.Second)
+	if urls, _ := walkResultPages(t, e, v+"/jobs/query/"+empty+"/resultPages"); len(urls) != 1 {
+		t.Fatalf("empty job: %v", urls)
+	}
+}
+
+// completedQueryJobIn is completedQueryJob for a server with BulkDelay.
+func completedQueryJobIn(t *testing.T, e *env, version string) string {
+	t.Helper()
+	var info map[string]any
+	e.do("POST", "/services/data/v"+version+"/jobs/query", `{"operation":"query","query":"SELECT Id FROM Account"}`).json(t, &info)
+	e.clk.advance(11 * time.Second)
+	return info["id"].(string)
+}
+
+func TestBulkJobsExpireAfterRetention(t *testing.T) {
+	e := newEnv(t, Options{Records: 10, SessionTTL: 30 * 24 * time.Hour})
+	id := completedQueryJob(t, e, "60.0")
+	e.clk.advance(7*24*time.Hour - time.Minute)
+	if r := e.do("GET", v+"/jobs/query/"+id+"/resultPages", ""); r.status != 200 {
+		t.Fatalf("a minute before expiry: %d %s", r.status, r.body)
+	}
+	e.clk.advance(time.Minute)
+	for _, path := range []string{"", "/results", "/resultPages"} {
+		if r := e.do("GET", v+"/jobs/query/"+id+path, ""); r.status != 404 {
+			t.Fatalf("GET job%s 7 days after it completed: %d, want 404", path, r.status)
+		}
+	}
+	var list struct {
+		Records []map[string]any `json:"records"`
+	}
+	e.do("GET", v+"/jobs/query", "").json(t, &list)
+	if len(list.Records) != 0 {
+		t.Fatalf("the expired job is still listed: %v", list.Records)
+	}
+}

@@ -4,6 +4,20 @@
 // API (gRPC) on another, following shared/reference/salesforce-api.md, with
 // switches to inject faults.
 //
+// # Bulk API 2.0 queries
+//
+// A query job's rows are fixed when it completes. GET
+// /jobs/query/{id}/results pages through them (Options.BulkPageSize, or
+// maxRecords) with Sforce-Locator, the base64 of the row a page starts at,
+// so a locator stays valid while the job exists. From API 58.0, GET
+// /jobs/query/{id}/resultPages lists the same pages as result URLs for
+// parallel download, at most five an answer, with nextRecordsUrl to the
+// next five and done. It refuses what /results refuses: a job not yet
+// complete (JOB_NOT_COMPLETE), another API version (409), a job that is
+// gone (404); below 58.0 it does not exist (404). Jobs are deleted
+// Options.BulkJobRetention (7 days) after they end, as Salesforce deletes
+// them.
+//
 // # Change Data Capture
 //
 // Every committed create, update, delete (hard deletes included) and

@@ -63,6 +63,10 @@ type Options struct {
 	// BulkDelay is how long a Bulk job spends between UploadComplete and
 	// JobComplete. Zero: each status poll advances a job one state.
 	BulkDelay time.Duration
+	// BulkJobRetention is how long a Bulk job stays after it ends
+	// (JobComplete, Failed or Aborted); then it is deleted, its results
+	// with it. Default 7 days, as in Salesforce.
+	BulkJobRetention time.Duration
 	// IngestAppend accepts several PUTs of CSV data to one ingest job
 	// (Salesforce refuses the second one; that is the default).
 	IngestAppend bool
@@ -181,6 +185,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.BulkPageSize <= 0 {
 		opts.BulkPageSize = 50000
+	}
+	if opts.BulkJobRetention <= 0 {
+		opts.BulkJobRetention = 7 * 24 * time.Hour
 	}
 	if opts.Retention <= 0 {
 		opts.Retention = defaultRetention

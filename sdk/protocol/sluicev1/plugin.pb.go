@@ -1262,6 +1262,42 @@ func (*Read) Descriptor() ([]byte, []int) {
 	return file_plugin_proto_rawDescGZIP(), []int{19}
 }
 
+type Partitions struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Partitions) Reset() {
+	*x = Partitions{}
+	mi := &file_plugin_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Partitions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Partitions) ProtoMessage() {}
+
+func (x *Partitions) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Partitions.ProtoReflect.Descriptor instead.
+func (*Partitions) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{20}
+}
+
 type Write struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1270,7 +1306,7 @@ type Write struct {
 
 func (x *Write) Reset() {
 	*x = Write{}
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1282,7 +1318,7 @@ func (x *Write) String() string {
 func (*Write) ProtoMessage() {}
 
 func (x *Write) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[20]
+	mi := &file_plugin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1295,7 +1331,7 @@ func (x *Write) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write.ProtoReflect.Descriptor instead.
 func (*Write) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20}
+	return file_plugin_proto_rawDescGZIP(), []int{21}
 }
 
 type Subscribe struct {
@@ -1306,7 +1342,7 @@ type Subscribe struct {
 
 func (x *Subscribe) Reset() {
 	*x = Subscribe{}
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1318,7 +1354,7 @@ func (x *Subscribe) String() string {
 func (*Subscribe) ProtoMessage() {}
 
 func (x *Subscribe) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[21]
+	mi := &file_plugin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1331,7 +1367,7 @@ func (x *Subscribe) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribe.ProtoReflect.Descriptor instead.
 func (*Subscribe) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{21}
+	return file_plugin_proto_rawDescGZIP(), []int{22}
 }
 
 type GetSpec_Request struct {
@@ -1342,7 +1378,7 @@ type GetSpec_Request struct {
 
 func (x *GetSpec_Request) Reset() {
 	*x = GetSpec_Request{}
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1354,7 +1390,7 @@ func (x *GetSpec_Request) String() string {
 func (*GetSpec_Request) ProtoMessage() {}
 
 func (x *GetSpec_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[23]
+	mi := &file_plugin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1387,7 +1423,7 @@ type GetSpec_Response struct {
 
 func (x *GetSpec_Response) Reset() {
 	*x = GetSpec_Response{}
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1399,7 +1435,7 @@ func (x *GetSpec_Response) String() string {
 func (*GetSpec_Response) ProtoMessage() {}
 
 func (x *GetSpec_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[24]
+	mi := &file_plugin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1480,7 +1516,7 @@ type Configure_Request struct {
 
 func (x *Configure_Request) Reset() {
 	*x = Configure_Request{}
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1492,7 +1528,7 @@ func (x *Configure_Request) String() string {
 func (*Configure_Request) ProtoMessage() {}
 
 func (x *Configure_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[25]
+	mi := &file_plugin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1524,7 +1560,7 @@ type Configure_Response struct {
 
 func (x *Configure_Response) Reset() {
 	*x = Configure_Response{}
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1536,7 +1572,7 @@ func (x *Configure_Response) String() string {
 func (*Configure_Response) ProtoMessage() {}
 
 func (x *Configure_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[26]
+	mi := &file_plugin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1567,7 +1603,7 @@ type Check_Request struct {
 
 func (x *Check_Request) Reset() {
 	*x = Check_Request{}
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1579,7 +1615,7 @@ func (x *Check_Request) String() string {
 func (*Check_Request) ProtoMessage() {}
 
 func (x *Check_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[28]
+	mi := &file_plugin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1603,7 +1639,7 @@ type Check_Response struct {
 
 func (x *Check_Response) Reset() {
 	*x = Check_Response{}
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1615,7 +1651,7 @@ func (x *Check_Response) String() string {
 func (*Check_Response) ProtoMessage() {}
 
 func (x *Check_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[29]
+	mi := &file_plugin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1639,7 +1675,7 @@ type ListEntities_Request struct {
 
 func (x *ListEntities_Request) Reset() {
 	*x = ListEntities_Request{}
-	mi := &file_plugin_proto_msgTypes[30]
+	mi := &file_plugin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1651,7 +1687,7 @@ func (x *ListEntities_Request) String() string {
 func (*ListEntities_Request) ProtoMessage() {}
 
 func (x *ListEntities_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[30]
+	mi := &file_plugin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1677,7 +1713,7 @@ type ListEntities_Entity struct {
 
 func (x *ListEntities_Entity) Reset() {
 	*x = ListEntities_Entity{}
-	mi := &file_plugin_proto_msgTypes[31]
+	mi := &file_plugin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1689,7 +1725,7 @@ func (x *ListEntities_Entity) String() string {
 func (*ListEntities_Entity) ProtoMessage() {}
 
 func (x *ListEntities_Entity) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[31]
+	mi := &file_plugin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1728,7 +1764,7 @@ type ListEntities_Response struct {
 
 func (x *ListEntities_Response) Reset() {
 	*x = ListEntities_Response{}
-	mi := &file_plugin_proto_msgTypes[32]
+	mi := &file_plugin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1740,7 +1776,7 @@ func (x *ListEntities_Response) String() string {
 func (*ListEntities_Response) ProtoMessage() {}
 
 func (x *ListEntities_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[32]
+	mi := &file_plugin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1773,7 +1809,7 @@ type DescribeEntity_Request struct {
 
 func (x *DescribeEntity_Request) Reset() {
 	*x = DescribeEntity_Request{}
-	mi := &file_plugin_proto_msgTypes[33]
+	mi := &file_plugin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1785,7 +1821,7 @@ func (x *DescribeEntity_Request) String() string {
 func (*DescribeEntity_Request) ProtoMessage() {}
 
 func (x *DescribeEntity_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[33]
+	mi := &file_plugin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1829,7 +1865,7 @@ type DescribeEntity_Response struct {
 
 func (x *DescribeEntity_Response) Reset() {
 	*x = DescribeEntity_Response{}
-	mi := &file_plugin_proto_msgTypes[34]
+	mi := &file_plugin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1841,7 +1877,7 @@ func (x *DescribeEntity_Response) String() string {
 func (*DescribeEntity_Response) ProtoMessage() {}
 
 func (x *DescribeEntity_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[34]
+	mi := &file_plugin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1902,15 +1938,18 @@ type Read_Request struct {
 	// The engine can map a shared-memory ring on this machine.
 	SharedMemory bool `protobuf:"varint,6,opt,name=shared_memory,json=sharedMemory,proto3" json:"shared_memory,omitempty"`
 	// Hints from the flow's leading filters (sdk.ReadRequest.Filters).
-	Filters       []*Predicate `protobuf:"bytes,7,rep,name=filters,proto3" json:"filters,omitempty"`
-	Window        *Window      `protobuf:"bytes,8,opt,name=window,proto3" json:"window,omitempty"`
+	Filters []*Predicate `protobuf:"bytes,7,rep,name=filters,proto3" json:"filters,omitempty"`
+	Window  *Window      `protobuf:"bytes,8,opt,name=window,proto3" json:"window,omitempty"`
+	// A Partitions answer's spec: read only that part; checkpoint and
+	// window are then ignored.
+	Partition     []byte `protobuf:"bytes,9,opt,name=partition,proto3" json:"partition,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Read_Request) Reset() {
 	*x = Read_Request{}
-	mi := &file_plugin_proto_msgTypes[36]
+	mi := &file_plugin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1922,7 +1961,7 @@ func (x *Read_Request) String() string {
 func (*Read_Request) ProtoMessage() {}
 
 func (x *Read_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[36]
+	mi := &file_plugin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1994,6 +2033,13 @@ func (x *Read_Request) GetWindow() *Window {
 	return nil
 }
 
+func (x *Read_Request) GetPartition() []byte {
+	if x != nil {
+		return x.Partition
+	}
+	return nil
+}
+
 // Control is what the engine sends: the request, then releases.
 type Read_Control struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2008,7 +2054,7 @@ type Read_Control struct {
 
 func (x *Read_Control) Reset() {
 	*x = Read_Control{}
-	mi := &file_plugin_proto_msgTypes[37]
+	mi := &file_plugin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2020,7 +2066,7 @@ func (x *Read_Control) String() string {
 func (*Read_Control) ProtoMessage() {}
 
 func (x *Read_Control) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[37]
+	mi := &file_plugin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2093,7 +2139,7 @@ type Read_Response struct {
 
 func (x *Read_Response) Reset() {
 	*x = Read_Response{}
-	mi := &file_plugin_proto_msgTypes[38]
+	mi := &file_plugin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2105,7 +2151,7 @@ func (x *Read_Response) String() string {
 func (*Read_Response) ProtoMessage() {}
 
 func (x *Read_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[38]
+	mi := &file_plugin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2218,7 +2264,7 @@ type Read_BadRecord struct {
 
 func (x *Read_BadRecord) Reset() {
 	*x = Read_BadRecord{}
-	mi := &file_plugin_proto_msgTypes[39]
+	mi := &file_plugin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2230,7 +2276,7 @@ func (x *Read_BadRecord) String() string {
 func (*Read_BadRecord) ProtoMessage() {}
 
 func (x *Read_BadRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[39]
+	mi := &file_plugin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2277,7 +2323,7 @@ type Read_Progress struct {
 
 func (x *Read_Progress) Reset() {
 	*x = Read_Progress{}
-	mi := &file_plugin_proto_msgTypes[40]
+	mi := &file_plugin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2289,7 +2335,7 @@ func (x *Read_Progress) String() string {
 func (*Read_Progress) ProtoMessage() {}
 
 func (x *Read_Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[40]
+	mi := &file_plugin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2319,6 +2365,113 @@ func (x *Read_Progress) GetBytesTotal() int64 {
 	return 0
 }
 
+type Partitions_Partition struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Names the part for people and logs; unique within one answer.
+	Key string `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	// Opaque to the engine; sent back in Read.Request.partition.
+	Spec []byte `protobuf:"bytes,2,opt,name=spec,proto3" json:"spec,omitempty"`
+	// Estimated bytes or rows; 0 when unknown.
+	Size          int64 `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Partitions_Partition) Reset() {
+	*x = Partitions_Partition{}
+	mi := &file_plugin_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Partitions_Partition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Partitions_Partition) ProtoMessage() {}
+
+func (x *Partitions_Partition) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Partitions_Partition.ProtoReflect.Descriptor instead.
+func (*Partitions_Partition) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{20, 0}
+}
+
+func (x *Partitions_Partition) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
+}
+
+func (x *Partitions_Partition) GetSpec() []byte {
+	if x != nil {
+		return x.Spec
+	}
+	return nil
+}
+
+func (x *Partitions_Partition) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+type Partitions_Response struct {
+	state         protoimpl.MessageState  `protogen:"open.v1"`
+	Partitions    []*Partitions_Partition `protobuf:"bytes,1,rep,name=partitions,proto3" json:"partitions,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Partitions_Response) Reset() {
+	*x = Partitions_Response{}
+	mi := &file_plugin_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Partitions_Response) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Partitions_Response) ProtoMessage() {}
+
+func (x *Partitions_Response) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Partitions_Response.ProtoReflect.Descriptor instead.
+func (*Partitions_Response) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{20, 1}
+}
+
+func (x *Partitions_Response) GetPartitions() []*Partitions_Partition {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
 type Write_Header struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Entity   string                 `protobuf:"bytes,1,opt,name=entity,proto3" json:"entity,omitempty"`
@@ -2342,7 +2495,7 @@ type Write_Header struct {
 
 func (x *Write_Header) Reset() {
 	*x = Write_Header{}
-	mi := &file_plugin_proto_msgTypes[42]
+	mi := &file_plugin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2354,7 +2507,7 @@ func (x *Write_Header) String() string {
 func (*Write_Header) ProtoMessage() {}
 
 func (x *Write_Header) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[42]
+	mi := &file_plugin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2367,7 +2520,7 @@ func (x *Write_Header) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Header.ProtoReflect.Descriptor instead.
 func (*Write_Header) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{21, 0}
 }
 
 func (x *Write_Header) GetEntity() string {
@@ -2450,7 +2603,7 @@ type Write_Opened struct {
 
 func (x *Write_Opened) Reset() {
 	*x = Write_Opened{}
-	mi := &file_plugin_proto_msgTypes[43]
+	mi := &file_plugin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2462,7 +2615,7 @@ func (x *Write_Opened) String() string {
 func (*Write_Opened) ProtoMessage() {}
 
 func (x *Write_Opened) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[43]
+	mi := &file_plugin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2475,7 +2628,7 @@ func (x *Write_Opened) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Opened.ProtoReflect.Descriptor instead.
 func (*Write_Opened) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20, 1}
+	return file_plugin_proto_rawDescGZIP(), []int{21, 1}
 }
 
 func (x *Write_Opened) GetSharedMemory() bool {
@@ -2499,7 +2652,7 @@ type Write_Request struct {
 
 func (x *Write_Request) Reset() {
 	*x = Write_Request{}
-	mi := &file_plugin_proto_msgTypes[44]
+	mi := &file_plugin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2511,7 +2664,7 @@ func (x *Write_Request) String() string {
 func (*Write_Request) ProtoMessage() {}
 
 func (x *Write_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[44]
+	mi := &file_plugin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2524,7 +2677,7 @@ func (x *Write_Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Request.ProtoReflect.Descriptor instead.
 func (*Write_Request) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20, 2}
+	return file_plugin_proto_rawDescGZIP(), []int{21, 2}
 }
 
 func (x *Write_Request) GetKind() isWrite_Request_Kind {
@@ -2597,7 +2750,7 @@ type Write_Rejected struct {
 
 func (x *Write_Rejected) Reset() {
 	*x = Write_Rejected{}
-	mi := &file_plugin_proto_msgTypes[45]
+	mi := &file_plugin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2609,7 +2762,7 @@ func (x *Write_Rejected) String() string {
 func (*Write_Rejected) ProtoMessage() {}
 
 func (x *Write_Rejected) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[45]
+	mi := &file_plugin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2622,7 +2775,7 @@ func (x *Write_Rejected) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Rejected.ProtoReflect.Descriptor instead.
 func (*Write_Rejected) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20, 3}
+	return file_plugin_proto_rawDescGZIP(), []int{21, 3}
 }
 
 func (x *Write_Rejected) GetRow() int64 {
@@ -2650,7 +2803,7 @@ type Write_Result struct {
 
 func (x *Write_Result) Reset() {
 	*x = Write_Result{}
-	mi := &file_plugin_proto_msgTypes[46]
+	mi := &file_plugin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2662,7 +2815,7 @@ func (x *Write_Result) String() string {
 func (*Write_Result) ProtoMessage() {}
 
 func (x *Write_Result) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[46]
+	mi := &file_plugin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2675,7 +2828,7 @@ func (x *Write_Result) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Result.ProtoReflect.Descriptor instead.
 func (*Write_Result) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20, 4}
+	return file_plugin_proto_rawDescGZIP(), []int{21, 4}
 }
 
 func (x *Write_Result) GetBatch() uint64 {
@@ -2715,7 +2868,7 @@ type Write_Committed struct {
 
 func (x *Write_Committed) Reset() {
 	*x = Write_Committed{}
-	mi := &file_plugin_proto_msgTypes[47]
+	mi := &file_plugin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2727,7 +2880,7 @@ func (x *Write_Committed) String() string {
 func (*Write_Committed) ProtoMessage() {}
 
 func (x *Write_Committed) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[47]
+	mi := &file_plugin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2740,7 +2893,7 @@ func (x *Write_Committed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Committed.ProtoReflect.Descriptor instead.
 func (*Write_Committed) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20, 5}
+	return file_plugin_proto_rawDescGZIP(), []int{21, 5}
 }
 
 func (x *Write_Committed) GetId() uint64 {
@@ -2783,7 +2936,7 @@ type Write_CommitRejection struct {
 
 func (x *Write_CommitRejection) Reset() {
 	*x = Write_CommitRejection{}
-	mi := &file_plugin_proto_msgTypes[48]
+	mi := &file_plugin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2795,7 +2948,7 @@ func (x *Write_CommitRejection) String() string {
 func (*Write_CommitRejection) ProtoMessage() {}
 
 func (x *Write_CommitRejection) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[48]
+	mi := &file_plugin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2808,7 +2961,7 @@ func (x *Write_CommitRejection) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_CommitRejection.ProtoReflect.Descriptor instead.
 func (*Write_CommitRejection) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20, 6}
+	return file_plugin_proto_rawDescGZIP(), []int{21, 6}
 }
 
 func (x *Write_CommitRejection) GetFields() map[string]string {
@@ -2847,7 +3000,7 @@ type Write_Response struct {
 
 func (x *Write_Response) Reset() {
 	*x = Write_Response{}
-	mi := &file_plugin_proto_msgTypes[49]
+	mi := &file_plugin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2859,7 +3012,7 @@ func (x *Write_Response) String() string {
 func (*Write_Response) ProtoMessage() {}
 
 func (x *Write_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[49]
+	mi := &file_plugin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2872,7 +3025,7 @@ func (x *Write_Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Write_Response.ProtoReflect.Descriptor instead.
 func (*Write_Response) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{20, 7}
+	return file_plugin_proto_rawDescGZIP(), []int{21, 7}
 }
 
 func (x *Write_Response) GetKind() isWrite_Response_Kind {
@@ -2961,7 +3114,7 @@ type Subscribe_Request struct {
 
 func (x *Subscribe_Request) Reset() {
 	*x = Subscribe_Request{}
-	mi := &file_plugin_proto_msgTypes[52]
+	mi := &file_plugin_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2973,7 +3126,7 @@ func (x *Subscribe_Request) String() string {
 func (*Subscribe_Request) ProtoMessage() {}
 
 func (x *Subscribe_Request) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[52]
+	mi := &file_plugin_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2986,7 +3139,7 @@ func (x *Subscribe_Request) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribe_Request.ProtoReflect.Descriptor instead.
 func (*Subscribe_Request) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{21, 0}
+	return file_plugin_proto_rawDescGZIP(), []int{22, 0}
 }
 
 func (x *Subscribe_Request) GetKind() isSubscribe_Request_Kind {
@@ -3045,7 +3198,7 @@ type Subscribe_Start struct {
 
 func (x *Subscribe_Start) Reset() {
 	*x = Subscribe_Start{}
-	mi := &file_plugin_proto_msgTypes[53]
+	mi := &file_plugin_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3057,7 +3210,7 @@ func (x *Subscribe_Start) String() string {
 func (*Subscribe_Start) ProtoMessage() {}
 
 func (x *Subscribe_Start) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[53]
+	mi := &file_plugin_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3070,7 +3223,7 @@ func (x *Subscribe_Start) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribe_Start.ProtoReflect.Descriptor instead.
 func (*Subscribe_Start) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{21, 1}
+	return file_plugin_proto_rawDescGZIP(), []int{22, 1}
 }
 
 func (x *Subscribe_Start) GetEntity() string {
@@ -3122,7 +3275,7 @@ type Subscribe_Response struct {
 
 func (x *Subscribe_Response) Reset() {
 	*x = Subscribe_Response{}
-	mi := &file_plugin_proto_msgTypes[54]
+	mi := &file_plugin_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3134,7 +3287,7 @@ func (x *Subscribe_Response) String() string {
 func (*Subscribe_Response) ProtoMessage() {}
 
 func (x *Subscribe_Response) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[54]
+	mi := &file_plugin_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3147,7 +3300,7 @@ func (x *Subscribe_Response) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Subscribe_Response.ProtoReflect.Descriptor instead.
 func (*Subscribe_Response) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{21, 2}
+	return file_plugin_proto_rawDescGZIP(), []int{22, 2}
 }
 
 func (x *Subscribe_Response) GetKind() isSubscribe_Response_Kind {
@@ -3336,8 +3489,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06cursor\x18\x01 \x01(\tR\x06cursor\x12$\n" +
 	"\x0efrom_unix_nano\x18\x02 \x01(\x03R\ffromUnixNano\x12 \n" +
 	"\fto_unix_nano\x18\x03 \x01(\x03R\n" +
-	"toUnixNano\"\xc9\a\n" +
-	"\x04Read\x1a\x92\x03\n" +
+	"toUnixNano\"\xe7\a\n" +
+	"\x04Read\x1a\xb0\x03\n" +
 	"\aRequest\x12\x16\n" +
 	"\x06entity\x18\x01 \x01(\tR\x06entity\x12\x16\n" +
 	"\x06fields\x18\x02 \x03(\tR\x06fields\x12>\n" +
@@ -3348,7 +3501,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06limits\x18\x05 \x01(\v2\x11.sluice.v1.LimitsR\x06limits\x12#\n" +
 	"\rshared_memory\x18\x06 \x01(\bR\fsharedMemory\x12.\n" +
 	"\afilters\x18\a \x03(\v2\x14.sluice.v1.PredicateR\afilters\x12)\n" +
-	"\x06window\x18\b \x01(\v2\x11.sluice.v1.WindowR\x06window\x1aL\n" +
+	"\x06window\x18\b \x01(\v2\x11.sluice.v1.WindowR\x06window\x12\x1c\n" +
+	"\tpartition\x18\t \x01(\fR\tpartition\x1aL\n" +
 	"\fOptionsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12&\n" +
 	"\x05value\x18\x02 \x01(\v2\x10.sluice.v1.ValueR\x05value:\x028\x01\x1ay\n" +
@@ -3373,7 +3527,17 @@ const file_plugin_proto_rawDesc = "" +
 	"\n" +
 	"bytes_read\x18\x01 \x01(\x03R\tbytesRead\x12\x1f\n" +
 	"\vbytes_total\x18\x02 \x01(\x03R\n" +
-	"bytesTotal\"\xe4\n" +
+	"bytesTotal\"\xa0\x01\n" +
+	"\n" +
+	"Partitions\x1aE\n" +
+	"\tPartition\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x12\n" +
+	"\x04spec\x18\x02 \x01(\fR\x04spec\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\x1aK\n" +
+	"\bResponse\x12?\n" +
+	"\n" +
+	"partitions\x18\x01 \x03(\v2\x1f.sluice.v1.Partitions.PartitionR\n" +
+	"partitions\"\xe4\n" +
 	"\n" +
 	"\x05Write\x1a\xa4\x03\n" +
 	"\x06Header\x12\x16\n" +
@@ -3441,7 +3605,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x04data\x18\x01 \x01(\v2\x14.sluice.v1.ArrowDataH\x00R\x04data\x12\x1c\n" +
 	"\bposition\x18\x02 \x01(\fH\x00R\bposition\x127\n" +
 	"\brejected\x18\x03 \x01(\v2\x19.sluice.v1.Read.BadRecordH\x00R\brejectedB\x06\n" +
-	"\x04kind2\x98\x05\n" +
+	"\x04kind2\xdf\x05\n" +
 	"\tConnector\x12B\n" +
 	"\aGetSpec\x12\x1a.sluice.v1.GetSpec.Request\x1a\x1b.sluice.v1.GetSpec.Response\x12H\n" +
 	"\tConfigure\x12\x1c.sluice.v1.Configure.Request\x1a\x1d.sluice.v1.Configure.Response\x12<\n" +
@@ -3452,7 +3616,9 @@ const file_plugin_proto_rawDesc = "" +
 	"\x05Write\x12\x18.sluice.v1.Write.Request\x1a\x19.sluice.v1.Write.Response(\x010\x01\x12L\n" +
 	"\tSubscribe\x12\x1c.sluice.v1.Subscribe.Request\x1a\x1d.sluice.v1.Subscribe.Response(\x010\x01\x12D\n" +
 	"\n" +
-	"CheckWrite\x12\x17.sluice.v1.Write.Header\x1a\x1d.sluice.v1.Configure.ResponseB4Z2github.com/sluice-dev/sluice/sdk/protocol/sluicev1b\x06proto3"
+	"CheckWrite\x12\x17.sluice.v1.Write.Header\x1a\x1d.sluice.v1.Configure.Response\x12E\n" +
+	"\n" +
+	"Partitions\x12\x17.sluice.v1.Read.Request\x1a\x1e.sluice.v1.Partitions.ResponseB4Z2github.com/sluice-dev/sluice/sdk/protocol/sluicev1b\x06proto3"
 
 var (
 	file_plugin_proto_rawDescOnce sync.Once
@@ -3467,7 +3633,7 @@ func file_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
 var file_plugin_proto_goTypes = []any{
 	(Diagnostic_Severity)(0),        // 0: sluice.v1.Diagnostic.Severity
 	(*Value)(nil),                   // 1: sluice.v1.Value
@@ -3490,48 +3656,51 @@ var file_plugin_proto_goTypes = []any{
 	(*DescribeEntity)(nil),          // 18: sluice.v1.DescribeEntity
 	(*Window)(nil),                  // 19: sluice.v1.Window
 	(*Read)(nil),                    // 20: sluice.v1.Read
-	(*Write)(nil),                   // 21: sluice.v1.Write
-	(*Subscribe)(nil),               // 22: sluice.v1.Subscribe
-	nil,                             // 23: sluice.v1.StringMap.ValuesEntry
-	(*GetSpec_Request)(nil),         // 24: sluice.v1.GetSpec.Request
-	(*GetSpec_Response)(nil),        // 25: sluice.v1.GetSpec.Response
-	(*Configure_Request)(nil),       // 26: sluice.v1.Configure.Request
-	(*Configure_Response)(nil),      // 27: sluice.v1.Configure.Response
-	nil,                             // 28: sluice.v1.Configure.Request.ConfigEntry
-	(*Check_Request)(nil),           // 29: sluice.v1.Check.Request
-	(*Check_Response)(nil),          // 30: sluice.v1.Check.Response
-	(*ListEntities_Request)(nil),    // 31: sluice.v1.ListEntities.Request
-	(*ListEntities_Entity)(nil),     // 32: sluice.v1.ListEntities.Entity
-	(*ListEntities_Response)(nil),   // 33: sluice.v1.ListEntities.Response
-	(*DescribeEntity_Request)(nil),  // 34: sluice.v1.DescribeEntity.Request
-	(*DescribeEntity_Response)(nil), // 35: sluice.v1.DescribeEntity.Response
-	nil,                             // 36: sluice.v1.DescribeEntity.Request.OptionsEntry
-	(*Read_Request)(nil),            // 37: sluice.v1.Read.Request
-	(*Read_Control)(nil),            // 38: sluice.v1.Read.Control
-	(*Read_Response)(nil),           // 39: sluice.v1.Read.Response
-	(*Read_BadRecord)(nil),          // 40: sluice.v1.Read.BadRecord
-	(*Read_Progress)(nil),           // 41: sluice.v1.Read.Progress
-	nil,                             // 42: sluice.v1.Read.Request.OptionsEntry
-	(*Write_Header)(nil),            // 43: sluice.v1.Write.Header
-	(*Write_Opened)(nil),            // 44: sluice.v1.Write.Opened
-	(*Write_Request)(nil),           // 45: sluice.v1.Write.Request
-	(*Write_Rejected)(nil),          // 46: sluice.v1.Write.Rejected
-	(*Write_Result)(nil),            // 47: sluice.v1.Write.Result
-	(*Write_Committed)(nil),         // 48: sluice.v1.Write.Committed
-	(*Write_CommitRejection)(nil),   // 49: sluice.v1.Write.CommitRejection
-	(*Write_Response)(nil),          // 50: sluice.v1.Write.Response
-	nil,                             // 51: sluice.v1.Write.Header.OptionsEntry
-	nil,                             // 52: sluice.v1.Write.CommitRejection.FieldsEntry
-	(*Subscribe_Request)(nil),       // 53: sluice.v1.Subscribe.Request
-	(*Subscribe_Start)(nil),         // 54: sluice.v1.Subscribe.Start
-	(*Subscribe_Response)(nil),      // 55: sluice.v1.Subscribe.Response
-	nil,                             // 56: sluice.v1.Subscribe.Start.OptionsEntry
+	(*Partitions)(nil),              // 21: sluice.v1.Partitions
+	(*Write)(nil),                   // 22: sluice.v1.Write
+	(*Subscribe)(nil),               // 23: sluice.v1.Subscribe
+	nil,                             // 24: sluice.v1.StringMap.ValuesEntry
+	(*GetSpec_Request)(nil),         // 25: sluice.v1.GetSpec.Request
+	(*GetSpec_Response)(nil),        // 26: sluice.v1.GetSpec.Response
+	(*Configure_Request)(nil),       // 27: sluice.v1.Configure.Request
+	(*Configure_Response)(nil),      // 28: sluice.v1.Configure.Response
+	nil,                             // 29: sluice.v1.Configure.Request.ConfigEntry
+	(*Check_Request)(nil),           // 30: sluice.v1.Check.Request
+	(*Check_Response)(nil),          // 31: sluice.v1.Check.Response
+	(*ListEntities_Request)(nil),    // 32: sluice.v1.ListEntities.Request
+	(*ListEntities_Entity)(nil),     // 33: sluice.v1.ListEntities.Entity
+	(*ListEntities_Response)(nil),   // 34: sluice.v1.ListEntities.Response
+	(*DescribeEntity_Request)(nil),  // 35: sluice.v1.DescribeEntity.Request
+	(*DescribeEntity_Response)(nil), // 36: sluice.v1.DescribeEntity.Response
+	nil,                             // 37: sluice.v1.DescribeEntity.Request.OptionsEntry
+	(*Read_Request)(nil),            // 38: sluice.v1.Read.Request
+	(*Read_Control)(nil),            // 39: sluice.v1.Read.Control
+	(*Read_Response)(nil),           // 40: sluice.v1.Read.Response
+	(*Read_BadRecord)(nil),          // 41: sluice.v1.Read.BadRecord
+	(*Read_Progress)(nil),           // 42: sluice.v1.Read.Progress
+	nil,                             // 43: sluice.v1.Read.Request.OptionsEntry
+	(*Partitions_Partition)(nil),    // 44: sluice.v1.Partitions.Partition
+	(*Partitions_Response)(nil),     // 45: sluice.v1.Partitions.Response
+	(*Write_Header)(nil),            // 46: sluice.v1.Write.Header
+	(*Write_Opened)(nil),            // 47: sluice.v1.Write.Opened
+	(*Write_Request)(nil),           // 48: sluice.v1.Write.Request
+	(*Write_Rejected)(nil),          // 49: sluice.v1.Write.Rejected
+	(*Write_Result)(nil),            // 50: sluice.v1.Write.Result
+	(*Write_Committed)(nil),         // 51: sluice.v1.Write.Committed
+	(*Write_CommitRejection)(nil),   // 52: sluice.v1.Write.CommitRejection
+	(*Write_Response)(nil),          // 53: sluice.v1.Write.Response
+	nil,                             // 54: sluice.v1.Write.Header.OptionsEntry
+	nil,                             // 55: sluice.v1.Write.CommitRejection.FieldsEntry
+	(*Subscribe_Request)(nil),       // 56: sluice.v1.Subscribe.Request
+	(*Subscribe_Start)(nil),         // 57: sluice.v1.Subscribe.Start
+	(*Subscribe_Response)(nil),      // 58: sluice.v1.Subscribe.Response
+	nil,                             // 59: sluice.v1.Subscribe.Start.OptionsEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	2,  // 0: sluice.v1.Value.list_value:type_name -> sluice.v1.StringList
 	5,  // 1: sluice.v1.Value.map_value:type_name -> sluice.v1.StringMap
 	4,  // 2: sluice.v1.Predicate.values:type_name -> sluice.v1.Literal
-	23, // 3: sluice.v1.StringMap.values:type_name -> sluice.v1.StringMap.ValuesEntry
+	24, // 3: sluice.v1.StringMap.values:type_name -> sluice.v1.StringMap.ValuesEntry
 	1,  // 4: sluice.v1.Attribute.default:type_name -> sluice.v1.Value
 	6,  // 5: sluice.v1.ConfigSchema.attributes:type_name -> sluice.v1.Attribute
 	0,  // 6: sluice.v1.Diagnostic.severity:type_name -> sluice.v1.Diagnostic.Severity
@@ -3540,64 +3709,67 @@ var file_plugin_proto_depIdxs = []int32{
 	7,  // 9: sluice.v1.GetSpec.Response.source:type_name -> sluice.v1.ConfigSchema
 	7,  // 10: sluice.v1.GetSpec.Response.sink:type_name -> sluice.v1.ConfigSchema
 	7,  // 11: sluice.v1.GetSpec.Response.events:type_name -> sluice.v1.ConfigSchema
-	28, // 12: sluice.v1.Configure.Request.config:type_name -> sluice.v1.Configure.Request.ConfigEntry
+	29, // 12: sluice.v1.Configure.Request.config:type_name -> sluice.v1.Configure.Request.ConfigEntry
 	8,  // 13: sluice.v1.Configure.Response.diagnostics:type_name -> sluice.v1.Diagnostic
 	1,  // 14: sluice.v1.Configure.Request.ConfigEntry.value:type_name -> sluice.v1.Value
-	32, // 15: sluice.v1.ListEntities.Response.entities:type_name -> sluice.v1.ListEntities.Entity
-	36, // 16: sluice.v1.DescribeEntity.Request.options:type_name -> sluice.v1.DescribeEntity.Request.OptionsEntry
+	33, // 15: sluice.v1.ListEntities.Response.entities:type_name -> sluice.v1.ListEntities.Entity
+	37, // 16: sluice.v1.DescribeEntity.Request.options:type_name -> sluice.v1.DescribeEntity.Request.OptionsEntry
 	1,  // 17: sluice.v1.DescribeEntity.Request.OptionsEntry.value:type_name -> sluice.v1.Value
-	42, // 18: sluice.v1.Read.Request.options:type_name -> sluice.v1.Read.Request.OptionsEntry
+	43, // 18: sluice.v1.Read.Request.options:type_name -> sluice.v1.Read.Request.OptionsEntry
 	13, // 19: sluice.v1.Read.Request.limits:type_name -> sluice.v1.Limits
 	3,  // 20: sluice.v1.Read.Request.filters:type_name -> sluice.v1.Predicate
 	19, // 21: sluice.v1.Read.Request.window:type_name -> sluice.v1.Window
-	37, // 22: sluice.v1.Read.Control.request:type_name -> sluice.v1.Read.Request
+	38, // 22: sluice.v1.Read.Control.request:type_name -> sluice.v1.Read.Request
 	11, // 23: sluice.v1.Read.Control.released:type_name -> sluice.v1.Released
 	12, // 24: sluice.v1.Read.Response.data:type_name -> sluice.v1.ArrowData
-	40, // 25: sluice.v1.Read.Response.rejected:type_name -> sluice.v1.Read.BadRecord
-	41, // 26: sluice.v1.Read.Response.progress:type_name -> sluice.v1.Read.Progress
+	41, // 25: sluice.v1.Read.Response.rejected:type_name -> sluice.v1.Read.BadRecord
+	42, // 26: sluice.v1.Read.Response.progress:type_name -> sluice.v1.Read.Progress
 	10, // 27: sluice.v1.Read.Response.shared_memory:type_name -> sluice.v1.SharedMemory
 	1,  // 28: sluice.v1.Read.Request.OptionsEntry.value:type_name -> sluice.v1.Value
-	51, // 29: sluice.v1.Write.Header.options:type_name -> sluice.v1.Write.Header.OptionsEntry
-	10, // 30: sluice.v1.Write.Header.shared_memory:type_name -> sluice.v1.SharedMemory
-	43, // 31: sluice.v1.Write.Request.header:type_name -> sluice.v1.Write.Header
-	12, // 32: sluice.v1.Write.Request.data:type_name -> sluice.v1.ArrowData
-	46, // 33: sluice.v1.Write.Result.rejected:type_name -> sluice.v1.Write.Rejected
-	49, // 34: sluice.v1.Write.Committed.rejected:type_name -> sluice.v1.Write.CommitRejection
-	52, // 35: sluice.v1.Write.CommitRejection.fields:type_name -> sluice.v1.Write.CommitRejection.FieldsEntry
-	47, // 36: sluice.v1.Write.Response.result:type_name -> sluice.v1.Write.Result
-	48, // 37: sluice.v1.Write.Response.committed:type_name -> sluice.v1.Write.Committed
-	44, // 38: sluice.v1.Write.Response.opened:type_name -> sluice.v1.Write.Opened
-	11, // 39: sluice.v1.Write.Response.released:type_name -> sluice.v1.Released
-	1,  // 40: sluice.v1.Write.Header.OptionsEntry.value:type_name -> sluice.v1.Value
-	54, // 41: sluice.v1.Subscribe.Request.start:type_name -> sluice.v1.Subscribe.Start
-	56, // 42: sluice.v1.Subscribe.Start.options:type_name -> sluice.v1.Subscribe.Start.OptionsEntry
-	13, // 43: sluice.v1.Subscribe.Start.limits:type_name -> sluice.v1.Limits
-	12, // 44: sluice.v1.Subscribe.Response.data:type_name -> sluice.v1.ArrowData
-	40, // 45: sluice.v1.Subscribe.Response.rejected:type_name -> sluice.v1.Read.BadRecord
-	1,  // 46: sluice.v1.Subscribe.Start.OptionsEntry.value:type_name -> sluice.v1.Value
-	24, // 47: sluice.v1.Connector.GetSpec:input_type -> sluice.v1.GetSpec.Request
-	26, // 48: sluice.v1.Connector.Configure:input_type -> sluice.v1.Configure.Request
-	29, // 49: sluice.v1.Connector.Check:input_type -> sluice.v1.Check.Request
-	31, // 50: sluice.v1.Connector.ListEntities:input_type -> sluice.v1.ListEntities.Request
-	34, // 51: sluice.v1.Connector.DescribeEntity:input_type -> sluice.v1.DescribeEntity.Request
-	38, // 52: sluice.v1.Connector.Read:input_type -> sluice.v1.Read.Control
-	45, // 53: sluice.v1.Connector.Write:input_type -> sluice.v1.Write.Request
-	53, // 54: sluice.v1.Connector.Subscribe:input_type -> sluice.v1.Subscribe.Request
-	43, // 55: sluice.v1.Connector.CheckWrite:input_type -> sluice.v1.Write.Header
-	25, // 56: sluice.v1.Connector.GetSpec:output_type -> sluice.v1.GetSpec.Response
-	27, // 57: sluice.v1.Connector.Configure:output_type -> sluice.v1.Configure.Response
-	30, // 58: sluice.v1.Connector.Check:output_type -> sluice.v1.Check.Response
-	33, // 59: sluice.v1.Connector.ListEntities:output_type -> sluice.v1.ListEntities.Response
-	35, // 60: sluice.v1.Connector.DescribeEntity:output_type -> sluice.v1.DescribeEntity.Response
-	39, // 61: sluice.v1.Connector.Read:output_type -> sluice.v1.Read.Response
-	50, // 62: sluice.v1.Connector.Write:output_type -> sluice.v1.Write.Response
-	55, // 63: sluice.v1.Connector.Subscribe:output_type -> sluice.v1.Subscribe.Response
-	27, // 64: sluice.v1.Connector.CheckWrite:output_type -> sluice.v1.Configure.Response
-	56, // [56:65] is the sub-list for method output_type
-	47, // [47:56] is the sub-list for method input_type
-	47, // [47:47] is the sub-list for extension type_name
-	47, // [47:47] is the sub-list for extension extendee
-	0,  // [0:47] is the sub-list for field type_name
+	44, // 29: sluice.v1.Partitions.Response.partitions:type_name -> sluice.v1.Partitions.Partition
+	54, // 30: sluice.v1.Write.Header.options:type_name -> sluice.v1.Write.Header.OptionsEntry
+	10, // 31: sluice.v1.Write.Header.shared_memory:type_name -> sluice.v1.SharedMemory
+	46, // 32: sluice.v1.Write.Request.header:type_name -> sluice.v1.Write.Header
+	12, // 33: sluice.v1.Write.Request.data:type_name -> sluice.v1.ArrowData
+	49, // 34: sluice.v1.Write.Result.rejected:type_name -> sluice.v1.Write.Rejected
+	52, // 35: sluice.v1.Write.Committed.rejected:type_name -> sluice.v1.Write.CommitRejection
+	55, // 36: sluice.v1.Write.CommitRejection.fields:type_name -> sluice.v1.Write.CommitRejection.FieldsEntry
+	50, // 37: sluice.v1.Write.Response.result:type_name -> sluice.v1.Write.Result
+	51, // 38: sluice.v1.Write.Response.committed:type_name -> sluice.v1.Write.Committed
+	47, // 39: sluice.v1.Write.Response.opened:type_name -> sluice.v1.Write.Opened
+	11, // 40: sluice.v1.Write.Response.released:type_name -> sluice.v1.Released
+	1,  // 41: sluice.v1.Write.Header.OptionsEntry.value:type_name -> sluice.v1.Value
+	57, // 42: sluice.v1.Subscribe.Request.start:type_name -> sluice.v1.Subscribe.Start
+	59, // 43: sluice.v1.Subscribe.Start.options:type_name -> sluice.v1.Subscribe.Start.OptionsEntry
+	13, // 44: sluice.v1.Subscribe.Start.limits:type_name -> sluice.v1.Limits
+	12, // 45: sluice.v1.Subscribe.Response.data:type_name -> sluice.v1.ArrowData
+	41, // 46: sluice.v1.Subscribe.Response.rejected:type_name -> sluice.v1.Read.BadRecord
+	1,  // 47: sluice.v1.Subscribe.Start.OptionsEntry.value:type_name -> sluice.v1.Value
+	25, // 48: sluice.v1.Connector.GetSpec:input_type -> sluice.v1.GetSpec.Request
+	27, // 49: sluice.v1.Connector.Configure:input_type -> sluice.v1.Configure.Request
+	30, // 50: sluice.v1.Connector.Check:input_type -> sluice.v1.Check.Request
+	32, // 51: sluice.v1.Connector.ListEntities:input_type -> sluice.v1.ListEntities.Request
+	35, // 52: sluice.v1.Connector.DescribeEntity:input_type -> sluice.v1.DescribeEntity.Request
+	39, // 53: sluice.v1.Connector.Read:input_type -> sluice.v1.Read.Control
+	48, // 54: sluice.v1.Connector.Write:input_type -> sluice.v1.Write.Request
+	56, // 55: sluice.v1.Connector.Subscribe:input_type -> sluice.v1.Subscribe.Request
+	46, // 56: sluice.v1.Connector.CheckWrite:input_type -> sluice.v1.Write.Header
+	38, // 57: sluice.v1.Connector.Partitions:input_type -> sluice.v1.Read.Request
+	26, // 58: sluice.v1.Connector.GetSpec:output_type -> sluice.v1.GetSpec.Response
+	28, // 59: sluice.v1.Connector.Configure:output_type -> sluice.v1.Configure.Response
+	31, // 60: sluice.v1.Connector.Check:output_type -> sluice.v1.Check.Response
+	34, // 61: sluice.v1.Connector.ListEntities:output_type -> sluice.v1.ListEntities.Response
+	36, // 62: sluice.v1.Connector.DescribeEntity:output_type -> sluice.v1.DescribeEntity.Response
+	40, // 63: sluice.v1.Connector.Read:output_type -> sluice.v1.Read.Response
+	53, // 64: sluice.v1.Connector.Write:output_type -> sluice.v1.Write.Response
+	58, // 65: sluice.v1.Connector.Subscribe:output_type -> sluice.v1.Subscribe.Response
+	28, // 66: sluice.v1.Connector.CheckWrite:output_type -> sluice.v1.Configure.Response
+	45, // 67: sluice.v1.Connector.Partitions:output_type -> sluice.v1.Partitions.Response
+	58, // [58:68] is the sub-list for method output_type
+	48, // [48:58] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -3620,33 +3792,33 @@ func file_plugin_proto_init() {
 		(*Literal_BoolValue)(nil),
 		(*Literal_TimeUnixNano)(nil),
 	}
-	file_plugin_proto_msgTypes[37].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[38].OneofWrappers = []any{
 		(*Read_Control_Request)(nil),
 		(*Read_Control_Released)(nil),
 	}
-	file_plugin_proto_msgTypes[38].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[39].OneofWrappers = []any{
 		(*Read_Response_Data)(nil),
 		(*Read_Response_Checkpoint)(nil),
 		(*Read_Response_Rejected)(nil),
 		(*Read_Response_Progress)(nil),
 		(*Read_Response_SharedMemory)(nil),
 	}
-	file_plugin_proto_msgTypes[44].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[47].OneofWrappers = []any{
 		(*Write_Request_Header)(nil),
 		(*Write_Request_Data)(nil),
 		(*Write_Request_Commit)(nil),
 	}
-	file_plugin_proto_msgTypes[49].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[52].OneofWrappers = []any{
 		(*Write_Response_Result)(nil),
 		(*Write_Response_Committed)(nil),
 		(*Write_Response_Opened)(nil),
 		(*Write_Response_Released)(nil),
 	}
-	file_plugin_proto_msgTypes[52].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[55].OneofWrappers = []any{
 		(*Subscribe_Request_Start)(nil),
 		(*Subscribe_Request_Ack)(nil),
 	}
-	file_plugin_proto_msgTypes[54].OneofWrappers = []any{
+	file_plugin_proto_msgTypes[57].OneofWrappers = []any{
 		(*Subscribe_Response_Data)(nil),
 		(*Subscribe_Response_Position)(nil),
 		(*Subscribe_Response_Rejected)(nil),
@@ -3657,7 +3829,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   56,
+			NumMessages:   59,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

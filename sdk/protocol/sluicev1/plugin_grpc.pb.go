@@ -36,6 +36,7 @@ const (
 	Connector_Write_FullMethodName          = "/sluice.v1.Connector/Write"
 	Connector_Subscribe_FullMethodName      = "/sluice.v1.Connector/Subscribe"
 	Connector_CheckWrite_FullMethodName     = "/sluice.v1.Connector/CheckWrite"
+	Connector_Partitions_FullMethodName     = "/sluice.v1.Connector/Partitions"
 )
 
 // ConnectorClient is the client API for Connector service.
@@ -53,6 +54,11 @@ type ConnectorClient interface {
 	// CheckWrite asks a sink whether a write with this header would be
 	// accepted, before any record is read; answered with diagnostics.
 	CheckWrite(ctx context.Context, in *Write_Header, opts ...grpc.CallOption) (*Configure_Response, error)
+	// Partitions asks a source how the read this request describes splits
+	// into parts any process can read (sdk.Partitioner); each part is then
+	// read by a Read whose request carries its spec in partition. A plugin
+	// that cannot split answers Unimplemented.
+	Partitions(ctx context.Context, in *Read_Request, opts ...grpc.CallOption) (*Partitions_Response, error)
 }
 
 type connectorClient struct {
@@ -162,6 +168,16 @@ func (c *connectorClient) CheckWrite(ctx context.Context, in *Write_Header, opts
 	return out, nil
 }
 
+func (c *connectorClient) Partitions(ctx context.Context, in *Read_Request, opts ...grpc.CallOption) (*Partitions_Response, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Partitions_Response)
+	err := c.cc.Invoke(ctx, Connector_Partitions_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ConnectorServer is the server API for Connector service.
 // All implementations must embed UnimplementedConnectorServer
 // for forward compatibility.
@@ -177,6 +193,11 @@ type ConnectorServer interface {
 	// CheckWrite asks a sink whether a write with this header would be
 	// accepted, before any record is read; answered with diagnostics.
 	CheckWrite(context.Context, *Write_Header) (*Configure_Response, error)
+	// Partitions asks a source how the read this request describes splits
+	// into parts any process can read (sdk.Partitioner); each part is then
+	// read by a Read whose request carries its spec in partition. A plugin
+	// that cannot split answers Unimplemented.
+	Partitions(context.Context, *Read_Request) (*Partitions_Response, error)
 	mustEmbedUnimplementedConnectorServer()
 }
 
@@ -213,6 +234,9 @@ func (UnimplementedConnectorServer) Subscribe(grpc.BidiStreamingServer[Subscribe
 }
 func (UnimplementedConnectorServer) CheckWrite(context.Context, *Write_Header) (*Configure_Response, error) {
 	return nil, status.Error(codes.Unimplemented, "method CheckWrite not implemented")
+}
+func (UnimplementedConnectorServer) Partitions(context.Context, *Read_Request) (*Partitions_Response, error) {
+	return nil, status.Error(codes.Unimplemented, "method Partitions not implemented")
 }
 func (UnimplementedConnectorServer) mustEmbedUnimplementedConnectorServer() {}
 func (UnimplementedConnectorServer) testEmbeddedByValue()                   {}
@@ -364,6 +388,24 @@ func _Connector_CheckWrite_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Connector_Partitions_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Read_Request)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ConnectorServer).Partitions(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Connector_Partitions_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ConnectorServer).Partitions(ctx, req.(*Read_Request))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Connector_ServiceDesc is the grpc.ServiceDesc for Connector service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -394,6 +436,10 @@ var Connector_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CheckWrite",
 			Handler:    _Connector_CheckWrite_Handler,
+		},
+		{
+			MethodName: "Partitions",
+			Handler:    _Connector_Partitions_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
