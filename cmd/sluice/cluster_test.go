@@ -323,3 +323,166 @@ func TestClusterEventFlowHasOneOwnerAndIsTakenOver(t *testing.T) {
 	}
 	t.Logf("event subscription taken over %.1fs after its owner was killed", takeover.Seconds())
 }
+
+// bulkFlow loads every CSV object under s3://bulk/in/ into PostgreSQL,
+// upserting by id; each object is a part of its own.
+func bulkFlow(s3Endpoint, dwDSN string) string {
+	return `
+connection "s3" "lake" {
+  endpoint          = "` + s3Endpoint + `"
+  region            = "us-east-1"
+  access_key_id     = "` + s3test.AccessKey + `"
+  secret_access_key = "` + s3test.SecretKey + `"
+}
+
+connection "redshift" "dw" {
+  dsn  = "` + dwDSN + `"
+  mode = "postgres"
+}
+
+flow "bulk" {
+  source "s3" {
+    connection     = connection.s3.lake
+    bucket         = "bulk"
+    prefix         = "in/"
+    format         = "csv"
+    schema         = { id = "int", name = "string" }
+    partition_size = 1
+  }
+  sink "redshift" {
+    connection = connection.redshift.dw
+    table      = "public.bulk"
+    write      = "upsert"
+    key        = ["id"]
+  }
+}
+`
+}
+
+// TestClusterPartitionedRunSurvivesAKill splits one run into 24 parts over
+// two daemons, kills one of them in the middle, and checks that the run
+// still finishes once, with every row counted and loaded exactly once.
+func TestClusterPartitionedRunSurvivesAKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster")
+	}
+	buildRedshiftPlugin(t)
+	pg := testPostgres(t)
+	stateDSN, dwDSN := pg.NewDatabase(t), pg.NewDatabase(t)
+	srv, err := s3test.Start()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("S3 test server: %v", err)
+		}
+		t.Skipf("no S3 test server: %v", err)
+	}
+	defer srv.Stop()
+	client := srv.Client()
+	ctx := context.Background()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bulk")}); err != nil {
+		t.Fatal(err)
+	}
+	const objects, rows = 24, 50000
+	for n := range objects {
+		var b strings.Builder
+		b.WriteString("id,name\n")
+		for i := range rows {
+			fmt.Fprintf(&b, "%d,object %d row %d\n", n*rows+i, n, i)
+		}
+		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bulk"),
+			Key: aws.String(fmt.Sprintf("in/obj-%03d.csv", n)), Body: strings.NewReader(b.String())}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := workdir(t)
+	os.MkdirAll(filepath.Join(dir, "cluster"), 0o755)
+	os.WriteFile(filepath.Join(dir, "cluster", "bulk.hcl"), []byte(bulkFlow(srv.Endpoint, dwDSN)), 0o644)
+	a := startDaemon(t, dir, "cluster", "a", stateDSN, nil)
+	b := startDaemon(t, dir, "cluster", "b", stateDSN, nil)
+
+	code, body := api(t, "POST", a.base+"/api/v1/flows/bulk/runs", "")
+	if code != 202 {
+		t.Fatalf("start: %d %s", code, body)
+	}
+	var started struct {
+		ID string `json:"id"`
+	}
+	json.Unmarshal(body, &started)
+	partsDone := func() (done, total int) {
+		conn, err := pgx.Connect(ctx, stateDSN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		_ = conn.QueryRow(ctx, `SELECT count(*) FILTER (WHERE status <> 'pending'), count(*) FROM sluice_run_parts WHERE run_id = $1`,
+			started.ID).Scan(&done, &total)
+		return done, total
+	}
+	waitFor(t, "b to work a part", 120*time.Second, func() bool { return b.logged("part started") > 0 })
+	done, total := partsDone()
+	if total != objects {
+		t.Fatalf("the run was split into %d parts, want %d (one per object)", total, objects)
+	}
+	b.kill()
+	killed := time.Now()
+	t.Logf("killed b with %d of %d parts done", done, total)
+
+	var run clusterRun
+	deadline := time.Now().Add(180 * time.Second)
+	for run.status == "" || run.status == "running" {
+		if time.Now().After(deadline) {
+			dumpJobs(t, stateDSN)
+			t.Fatalf("the run did not finish: %+v", run)
+		}
+		time.Sleep(200 * time.Millisecond)
+		for _, r := range clusterRuns(t, stateDSN, "bulk") {
+			if r.id == started.ID {
+				run = r
+			}
+		}
+	}
+	t.Logf("run finished %.1fs after the kill, its parts on b taken over by a", time.Since(killed).Seconds())
+	if run.status != "succeeded" || run.read != objects*rows || run.written != objects*rows || run.failed != 0 {
+		t.Fatalf("run %+v: want succeeded with %d records read and written", run, objects*rows)
+	}
+	if n, d := countRows(t, dwDSN, "public.bulk"); n != objects*rows || d != objects*rows {
+		t.Fatalf("%d rows, %d distinct; want %d of each", n, d, objects*rows)
+	}
+	if runs := clusterRuns(t, stateDSN, "bulk"); len(runs) != 1 {
+		t.Fatalf("%d run records, want the one: %+v", len(runs), runs)
+	}
+}
+
+// dumpJobs logs the cluster's jobs, for a test that waited in vain.
+func dumpJobs(t *testing.T, dsn string) {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT id, kind, state, attempt, max_attempts, attempted_by, attempted_at, scheduled_at, errors::text FROM river_job ORDER BY id`)
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		var kind, st string
+		var attempt, maxAttempts int
+		var by []string
+		var at, sched *time.Time
+		var errs *string
+		if err := rows.Scan(&id, &kind, &st, &attempt, &maxAttempts, &by, &at, &sched, &errs); err != nil {
+			t.Log(err)
+			return
+		}
+		e := ""
+		if errs != nil {
+			e = *errs
+		}
+		t.Logf("job %d %s %s attempt %d/%d by %v at %v sched %v %.300s", id, kind, st, attempt, maxAttempts, by, at, sched, e)
+	}
+}

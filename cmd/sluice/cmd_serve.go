@@ -118,7 +118,7 @@ func newServeCommand(g *globals) *cobra.Command {
 	f.StringVar(&token, "token", os.Getenv("SLUICE_TOKEN"), "bearer token the API requires (required off loopback); also $SLUICE_TOKEN")
 	f.DurationVar(&drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long running runs may go on before they are cancelled")
 	f.StringVar(&instance, "instance", os.Getenv("SLUICE_INSTANCE"), "with a PostgreSQL state: this daemon's name in the cluster (default host-pid); also $SLUICE_INSTANCE")
-	f.DurationVar(&lease, "lease", time.Minute, "with a PostgreSQL state: how long a dead daemon's runs wait before another takes them over")
+	f.DurationVar(&lease, "lease", time.Minute, "with a PostgreSQL state: how long a daemon cut off from PostgreSQL keeps its runs before the others take them over (a killed daemon's are taken over within seconds)")
 	f.IntVar(&workers, "workers", 4, "with a PostgreSQL state: how many runs and run parts this daemon works at once")
 	f.IntVar(&maxFailures, "max-failures", 0, "deactivate a flow after this many consecutive failed runs (0: never), unless its trigger sets max_failures")
 	addVarFlags(c, g)

@@ -22,11 +22,11 @@ type Options struct {
 	DSN string
 	// ID names this daemon in River and in logs; unique per process.
 	ID string
-	// Lease is how long a job may look stuck before River's rescuer lets
-	// another daemon take it: the takeover time after a daemon dies is
-	// about Lease plus the rescuer's interval (30 s). A run that is still
-	// alive past it is not run twice: its lock stays held and the rescued
-	// job waits. Default 1 minute.
+	// Lease bounds how long a daemon cut off from PostgreSQL keeps its
+	// work: its session (and every lock on it) ends about that long after
+	// it stops answering, and the others then take its jobs over. A killed
+	// daemon's session ends at once, so its jobs are taken over within
+	// the reaper's interval (Lease/4, at least a second). Default 1 minute.
 	Lease time.Duration
 	// Workers is how many runs and parts this daemon works at once.
 	// Default 4.
@@ -77,6 +77,7 @@ type Cluster struct {
 	locks   *lockSession
 	handler Handler
 	log     *slog.Logger
+	stopped chan struct{}
 }
 
 // Job kinds, as River stores them.
@@ -129,14 +130,22 @@ func Open(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	c := &Cluster{opts: opts, pool: pool, log: opts.Logger}
+	c := &Cluster{opts: opts, pool: pool, log: opts.Logger, stopped: make(chan struct{})}
 	if err := c.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
-	if c.locks, err = openLockSession(ctx, opts.DSN); err != nil {
+	if c.locks, err = openLockSession(ctx, opts.DSN, opts.Lease); err != nil {
 		pool.Close()
 		return nil, err
+	}
+	// The instance lock says this daemon is alive (see reap).
+	if _, ok, err := c.locks.tryLock(ctx, instanceLock(opts.ID)); err != nil || !ok {
+		c.close()
+		if err == nil {
+			err = fmt.Errorf("another daemon is running as %q; give each one its own --instance", opts.ID)
+		}
+		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	workers := river.NewWorkers()
 	if err := river.AddWorkerSafely(workers, &runWorker{c: c}); err != nil {
@@ -148,14 +157,16 @@ func Open(ctx context.Context, opts Options) (*Cluster, error) {
 		return nil, err
 	}
 	c.client, err = river.NewClient(riverpgxv5.New(pool), &river.Config{
-		ID:                   opts.ID,
-		Queues:               map[string]river.QueueConfig{queue: {MaxWorkers: opts.Workers}},
-		Workers:              workers,
-		JobTimeout:           -1, // runs take as long as they take; the lease guards liveness
-		RescueStuckJobsAfter: opts.Lease,
-		FetchPollInterval:    time.Second,
-		MaxAttempts:          25,
-		Logger:               opts.Logger.With("component", "river"),
+		ID:      opts.ID,
+		Queues:  map[string]river.QueueConfig{queue: {MaxWorkers: opts.Workers}},
+		Workers: workers,
+		// Runs take as long as they take. River rescues a job only once
+		// its timeout has passed, which no timeout fits here, so a dead
+		// daemon's jobs are taken over by reap instead.
+		JobTimeout:        -1,
+		FetchPollInterval: time.Second,
+		MaxAttempts:       25,
+		Logger:            opts.Logger.With("component", "river"),
 	})
 	if err != nil {
 		c.close()
@@ -177,9 +188,8 @@ func (c *Cluster) migrate(ctx context.Context) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('sluice:cluster:migrate', 0))`); err != nil {
 			return err
 		}
-		_, err := tx.Exec(ctx, partitionTables)
-		if err != nil {
-			return fmt.Errorf("cluster: create partition tables: %w", err)
+		if _, err := tx.Exec(ctx, partitionTables+takeoverTable); err != nil {
+			return fmt.Errorf("cluster: create tables: %w", err)
 		}
 		return nil
 	})
@@ -195,6 +205,7 @@ func (c *Cluster) Start(ctx context.Context, h Handler) error {
 		return fmt.Errorf("cluster: start: %w", err)
 	}
 	go c.watchLocks()
+	go c.reapLoop()
 	return nil
 }
 
@@ -206,6 +217,15 @@ func (c *Cluster) watchLocks() {
 	for {
 		select {
 		case <-c.locks.lost:
+			// Without its locks this daemon may not run anything: the
+			// others take its jobs over.
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			if err := c.client.StopAndCancel(ctx); err != nil {
+				c.log.Warn("cannot stop taking jobs", "err", err)
+			}
+			cancel()
+			return
+		case <-c.stopped:
 			return
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), c.opts.Lease/4+time.Second)
@@ -224,6 +244,11 @@ func (c *Cluster) Lost() <-chan struct{} { return c.locks.lost }
 // Stop stops taking jobs and waits for running ones until ctx ends, then
 // cancels them (their handler gives them back, see ErrInterrupted).
 func (c *Cluster) Stop(ctx context.Context) error {
+	select {
+	case <-c.stopped:
+	default:
+		close(c.stopped)
+	}
 	var err error
 	if c.client != nil {
 		if err = c.client.Stop(ctx); err != nil {

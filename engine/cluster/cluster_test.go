@@ -18,6 +18,15 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
+// testLog takes the clusters' logs; SLUICE_TEST_LOG=1 shows them.
+var testLog io.Writer = io.Discard
+
+func init() {
+	if os.Getenv("SLUICE_TEST_LOG") != "" {
+		testLog = os.Stderr
+	}
+}
+
 // recorder is a Handler that records the jobs it ran.
 type recorder struct {
 	mu   sync.Mutex
@@ -44,7 +53,7 @@ func (r *recorder) ran() []Job {
 func open(t *testing.T, dsn, id string, h Handler) *Cluster {
 	t.Helper()
 	c, err := Open(context.Background(), Options{DSN: dsn, ID: id, Lease: 2 * time.Second, Workers: 4,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Logger: slog.New(slog.NewTextHandler(testLog, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,9 +148,13 @@ func TestOwnershipIsExclusiveAndFollowsTheSession(t *testing.T) {
 	}
 	// A daemon whose session ends (it died) loses what it owned.
 	b.locks.close()
-	if _, ok, _ := a.TryOwn(context.Background(), "event f"); !ok {
-		t.Fatal("a cannot take what a dead session held")
-	}
+	eventually(t, "a to take what a dead session held", func() bool {
+		rel, ok, _ := a.TryOwn(context.Background(), "event f")
+		if ok {
+			rel()
+		}
+		return ok
+	})
 	relB()
 }
 
@@ -207,4 +220,45 @@ func TestSplitRunEndsOnceWithSummedCounters(t *testing.T) {
 	if split, _ := c.IsSplit(context.Background(), "r1"); !split {
 		t.Fatal("IsSplit")
 	}
+}
+
+func TestADeadDaemonsJobIsTakenOver(t *testing.T) {
+	dsn := pgtest.NewDatabase(t)
+	block := make(chan struct{})
+	defer close(block)
+	var rb recorder
+	rb.run = func(ctx context.Context, job Job) error {
+		select {
+		case <-block:
+			return nil
+		case <-ctx.Done():
+			return ErrInterrupted // as the daemon does: hand it over
+		}
+	}
+	b := open(t, dsn, "b", &rb)
+	id, _, err := b.Enqueue(context.Background(), "f", "api", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "b to take the job", func() bool { return len(rb.ran()) == 1 })
+
+	var ra recorder
+	open(t, dsn, "a", &ra)
+	time.Sleep(3 * time.Second) // a's reaper sees b's job, but b is alive
+	if len(ra.ran()) != 0 {
+		t.Fatalf("a took over the job of a live daemon: %+v", ra.ran())
+	}
+	// b's session ends, as when its process is killed.
+	b.locks.close()
+	started := time.Now()
+	// Delivery is at least once (the dying daemon may also hand the job
+	// back itself); the daemon's Handler finds a finished run and does
+	// nothing the second time.
+	eventually(t, "a to take the job over", func() bool { return len(ra.ran()) >= 1 })
+	for _, got := range ra.ran() {
+		if got.RunID != id || got.Flow != "f" || got.Trigger != "api" {
+			t.Fatalf("a ran %+v, want run %s", got, id)
+		}
+	}
+	t.Logf("taken over %.1fs after the owner's session ended (lease 2s)", time.Since(started).Seconds())
 }

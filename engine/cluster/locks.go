@@ -23,12 +23,37 @@ type lockSession struct {
 	lost chan struct{}
 }
 
-func openLockSession(ctx context.Context, dsn string) (*lockSession, error) {
-	conn, err := pgx.Connect(ctx, dsn)
+// openLockSession connects the session. lease sets the server's TCP
+// keepalives on it, so PostgreSQL itself ends the session of a daemon cut
+// off for about that long (a killed process's session ends at once).
+func openLockSession(ctx context.Context, dsn string, lease time.Duration) (*lockSession, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("lock session: %w", err)
+	}
+	secs := func(d time.Duration) string { return fmt.Sprint(max(int(d/time.Second), 1)) }
+	cfg.RuntimeParams["tcp_keepalives_idle"] = secs(lease / 2)
+	cfg.RuntimeParams["tcp_keepalives_interval"] = secs(lease / 6)
+	cfg.RuntimeParams["tcp_keepalives_count"] = "3"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("lock session: %w", err)
 	}
 	return &lockSession{dsn: dsn, conn: conn, held: map[string]int{}, lost: make(chan struct{})}, nil
+}
+
+// alive reports whether another session holds key, by trying to take it
+// (and giving it back at once).
+func (l *lockSession) alive(ctx context.Context, key string) (bool, error) {
+	release, ok, err := l.tryLock(ctx, key)
+	if err != nil {
+		return false, err
+	}
+	if ok {
+		release()
+		return false, nil
+	}
+	return true, nil
 }
 
 // errSessionLost says the lock session broke; its locks are gone.

@@ -295,6 +295,7 @@ func (d *Daemon) runPart(ctx context.Context, f *plan.Flow, job cluster.Job) err
 	defer cancel(nil)
 	stopJob := context.AfterFunc(ctx, func() { cancel(context.Cause(ctx)) })
 	defer stopJob()
+	d.log.Info("part started", "flow", f.Name, "run_id", job.RunID, "part", job.Part.Key, "attempt", job.Attempt)
 	res := d.opts.Runner(runCtx, f, RunRequest{
 		RunID: fmt.Sprintf("%s-part%d", job.RunID, job.Part.Index), Checkpoints: d.opts.Store,
 		Partition: job.Part.Spec, OnProgress: func(engine.Stats) {},

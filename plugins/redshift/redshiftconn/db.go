@@ -126,6 +126,13 @@ func retryable(err error) bool {
 	switch pe.Code {
 	case "40001", "40P01":
 		return true
+	case "42P07":
+		// Two loads creating the same missing table at once (parts of one
+		// run on several daemons): the loser finds it there on retry.
+		return true
+	case "23505":
+		// PostgreSQL's form of the same race for CREATE TABLE IF NOT EXISTS.
+		return pe.ConstraintName == "pg_type_typname_nsp_index"
 	case "XX000":
 		return strings.HasPrefix(strings.TrimSpace(pe.Message), "1023") ||
 			strings.Contains(pe.Message, "Serializable isolation violation")
