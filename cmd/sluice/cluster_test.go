@@ -56,7 +56,7 @@ func (p *daemonProc) logged(msg string) int {
 
 // startDaemon starts `sluice serve` on the flows of dir/flowsDir with the
 // shared PostgreSQL state.
-func startDaemon(t *testing.T, dir, flowsDir, name, stateDSN string, env []string, extra ...string) *daemonProc {
+func startDaemon(t testing.TB, dir, flowsDir, name, stateDSN string, env []string, extra ...string) *daemonProc {
 	t.Helper()
 	addr := freeAddr(t)
 	args := append([]string{"serve", "--flows", flowsDir, "--state", stateDSN, "--addr", addr,
@@ -90,7 +90,7 @@ type clusterRun struct {
 	err                       string
 }
 
-func clusterRuns(t *testing.T, dsn, flow string) []clusterRun {
+func clusterRuns(t testing.TB, dsn, flow string) []clusterRun {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dsn)
@@ -485,4 +485,71 @@ func dumpJobs(t *testing.T, dsn string) {
 		}
 		t.Logf("job %d %s %s attempt %d/%d by %v at %v sched %v %.300s", id, kind, st, attempt, maxAttempts, by, at, sched, e)
 	}
+}
+
+// BenchmarkClusterPartitionedLoad runs one partitioned S3 → PostgreSQL run
+// (24 objects of 50,000 rows, a part each) on one daemon and then on two
+// daemons of the same machine, and reports both durations and their
+// ratio. On two cores the point is that the work spreads and stays
+// correct, not that it goes faster. Run with -benchtime 1x.
+func BenchmarkClusterPartitionedLoad(b *testing.B) {
+	const objects, rows = 24, 50000
+	buildRedshiftPlugin(b)
+	run := func(b *testing.B, daemons int) time.Duration {
+		pg := testPostgres(b)
+		stateDSN, dwDSN := pg.NewDatabase(b), pg.NewDatabase(b)
+		srv, err := s3test.Start()
+		if err != nil {
+			b.Skipf("no S3 test server: %v", err)
+		}
+		defer srv.Stop()
+		client := srv.Client()
+		ctx := context.Background()
+		if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bulk")}); err != nil {
+			b.Fatal(err)
+		}
+		for n := range objects {
+			var sb strings.Builder
+			sb.WriteString("id,name\n")
+			for i := range rows {
+				fmt.Fprintf(&sb, "%d,object %d row %d\n", n*rows+i, n, i)
+			}
+			if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bulk"),
+				Key: aws.String(fmt.Sprintf("in/obj-%03d.csv", n)), Body: strings.NewReader(sb.String())}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		dir := workdir(b)
+		os.MkdirAll(filepath.Join(dir, "cluster"), 0o755)
+		os.WriteFile(filepath.Join(dir, "cluster", "bulk.hcl"), []byte(bulkFlow(srv.Endpoint, dwDSN)), 0o644)
+		var procs []*daemonProc
+		for i := range daemons {
+			procs = append(procs, startDaemon(b, dir, "cluster", fmt.Sprintf("d%d", i), stateDSN, nil))
+		}
+		start := time.Now()
+		code, body := api(b, "POST", procs[0].base+"/api/v1/flows/bulk/runs", "")
+		if code != 202 {
+			b.Fatalf("start: %d %s", code, body)
+		}
+		var run clusterRun
+		for run.status == "" || run.status == "running" {
+			if time.Since(start) > 10*time.Minute {
+				b.Fatal("the run did not finish")
+			}
+			time.Sleep(50 * time.Millisecond)
+			for _, r := range clusterRuns(b, stateDSN, "bulk") {
+				run = r
+			}
+		}
+		took := time.Since(start)
+		if run.status != "succeeded" || run.written != objects*rows {
+			b.Fatalf("run %+v", run)
+		}
+		return took
+	}
+	one := run(b, 1)
+	two := run(b, 2)
+	b.ReportMetric(one.Seconds(), "s_one_daemon")
+	b.ReportMetric(two.Seconds(), "s_two_daemons")
+	b.ReportMetric(one.Seconds()/two.Seconds(), "speedup")
 }

@@ -52,7 +52,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -62,7 +62,7 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-func api(t *testing.T, method, url, token string) (int, []byte) {
+func api(t testing.TB, method, url, token string) (int, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, nil)
 	if token != "" {
@@ -108,7 +108,7 @@ func finished(runs []historyRun) int {
 	return n
 }
 
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
