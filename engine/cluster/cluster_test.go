@@ -243,7 +243,7 @@ func TestADeadDaemonsJobIsTakenOver(t *testing.T) {
 	eventually(t, "b to take the job", func() bool { return len(rb.ran()) == 1 })
 
 	var ra recorder
-	open(t, dsn, "a", &ra)
+	a := open(t, dsn, "a", &ra)
 	time.Sleep(3 * time.Second) // a's reaper sees b's job, but b is alive
 	if len(ra.ran()) != 0 {
 		t.Fatalf("a took over the job of a live daemon: %+v", ra.ran())
@@ -254,11 +254,46 @@ func TestADeadDaemonsJobIsTakenOver(t *testing.T) {
 	// Delivery is at least once (the dying daemon may also hand the job
 	// back itself); the daemon's Handler finds a finished run and does
 	// nothing the second time.
-	eventually(t, "a to take the job over", func() bool { return len(ra.ran()) >= 1 })
+	deadline := time.Now().Add(90 * time.Second)
+	for len(ra.ran()) == 0 {
+		if time.Now().After(deadline) {
+			dumpJobs(t, a)
+			t.Fatal("timed out waiting for a to take the job over")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	for _, got := range ra.ran() {
 		if got.RunID != id || got.Flow != "f" || got.Trigger != "api" {
 			t.Fatalf("a ran %+v, want run %s", got, id)
 		}
 	}
 	t.Logf("taken over %.1fs after the owner's session ended (lease 2s)", time.Since(started).Seconds())
+}
+
+// dumpJobs logs River's jobs and the takeovers, for a test that waited in vain.
+func dumpJobs(t *testing.T, c *Cluster) {
+	ctx := context.Background()
+	rows, err := c.pool.Query(ctx, `SELECT id, state, attempt, attempted_by, scheduled_at, coalesce(errors::text, '') FROM river_job ORDER BY id`)
+	if err != nil {
+		t.Log(err)
+		return
+	}
+	for rows.Next() {
+		var id int64
+		var st, errs string
+		var att int
+		var by []string
+		var sched time.Time
+		if err := rows.Scan(&id, &st, &att, &by, &sched, &errs); err != nil {
+			t.Log(err)
+			break
+		}
+		t.Logf("job %d %s attempt %d by %v scheduled %v errors %.200s", id, st, att, by, sched, errs)
+	}
+	rows.Close()
+	var leader string
+	_ = c.pool.QueryRow(ctx, `SELECT leader_id FROM river_leader`).Scan(&leader)
+	var takeovers int
+	_ = c.pool.QueryRow(ctx, `SELECT count(*) FROM sluice_takeovers`).Scan(&takeovers)
+	t.Logf("leader %q, %d takeovers", leader, takeovers)
 }
