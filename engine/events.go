@@ -39,6 +39,21 @@ func withChangeType(s *arrow.Schema) *arrow.Schema {
 	return arrow.NewSchema(fields, &md)
 }
 
+// withChangeColumn is rec with a change-type column holding change on
+// every row. The caller releases it.
+func withChangeColumn(rec arrow.RecordBatch, change string) arrow.RecordBatch {
+	b := array.NewStringBuilder(memory.DefaultAllocator)
+	defer b.Release()
+	b.Reserve(int(rec.NumRows()))
+	for range rec.NumRows() {
+		b.Append(change)
+	}
+	col := b.NewArray()
+	defer col.Release()
+	cols := append(append([]arrow.Array(nil), rec.Columns()...), col)
+	return array.NewRecordBatch(withChangeType(rec.Schema()), cols, rec.NumRows())
+}
+
 // changeIndex is the position of the change-type column, or -1.
 func changeIndex(s *arrow.Schema) int {
 	idx := s.FieldIndices(sdk.ChangeTypeField)

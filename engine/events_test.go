@@ -407,3 +407,31 @@ func TestEventFlowFailures(t *testing.T) {
 		}
 	})
 }
+
+// readableEvents also reads: what preview uses.
+type readableEvents struct{ *eventSource }
+
+func (r *readableEvents) Read(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSender) error {
+	b := array.NewRecordBuilder(memory.DefaultAllocator, contactSchema)
+	defer b.Release()
+	b.Field(0).(*array.StringBuilder).AppendValues([]string{"c1", "c2"}, nil)
+	b.Field(1).(*array.StringBuilder).AppendValues([]string{"A@X.COM", "nobody"}, nil)
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	return out.Send(rec)
+}
+
+func TestPreviewOfAnEventFlow(t *testing.T) {
+	src := &readableEvents{eventSource: newEventSource()}
+	h := &pluginhost.Host{}
+	h.RegisterInProcess("events", func() sdk.Connector { return src })
+	h.RegisterInProcess("table", func() sdk.Connector { return &tableSink{name: "table"} })
+	p := prepare(t, h, eventFlow(10, time.Second, upsertSink("table", true)), engine.Options{})
+	res, err := p.Preview(context.Background(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Rows) != 1 || res.Rows[0]["email"] != "a@x.com" || res.Rows[0][sdk.ChangeTypeField] != sdk.ChangeUpdate || res.Filtered != 1 {
+		t.Fatalf("preview %+v: want the current records as updates, through the tasks", res)
+	}
+}

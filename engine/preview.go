@@ -31,6 +31,12 @@ func (p *Prepared) Preview(ctx context.Context, n int) (*PreviewResult, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	sender := &previewSender{onBatch: func(rec arrow.RecordBatch) error {
+		if p.Flow.Trigger.Kind == "event" {
+			// An event flow previews the records as they stand, as if
+			// each had just been updated.
+			rec = withChangeColumn(rec, sdk.ChangeUpdate)
+			defer rec.Release()
+		}
 		res, err := runner.Apply(ctx, rec, true)
 		if err != nil {
 			return err
