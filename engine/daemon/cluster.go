@@ -175,6 +175,16 @@ func (d *Daemon) RunJob(ctx context.Context, job cluster.Job) error {
 			return nil
 		}
 		defer release()
+		// A split run holds no lock while its parts run; its record says
+		// it is going on until the last part ends.
+		if other, err := d.otherRunGoingOn(ctx, job); err != nil {
+			return err
+		} else if other != "" {
+			d.metrics.skipped.WithLabelValues(job.Flow).Inc()
+			d.log.Warn("run skipped: another run of the flow is still going on in the cluster", "flow", job.Flow,
+				"run_id", job.RunID, "other_run_id", other)
+			return nil
+		}
 	}
 	if d.opts.Partitioner != nil && f.Trigger.Incremental == nil && f.Trigger.Kind != "event" {
 		split, err := d.opts.Cluster.IsSplit(ctx, job.RunID)
@@ -365,4 +375,19 @@ func (d *Daemon) finishSplit(ctx context.Context, f *plan.Flow, job cluster.Job,
 		d.mu.Unlock()
 	}
 	return nil
+}
+
+// otherRunGoingOn returns the id of a run of job's flow, other than job's
+// own attempts, that the store says is going on.
+func (d *Daemon) otherRunGoingOn(ctx context.Context, job cluster.Job) (string, error) {
+	runs, err := d.opts.Store.Runs(ctx, state.RunFilter{Flow: job.Flow, Status: state.Running, Limit: 20})
+	if err != nil {
+		return "", err
+	}
+	for _, r := range runs {
+		if r.ID != job.RunID && !strings.HasPrefix(r.ID, job.RunID+".") {
+			return r.ID, nil
+		}
+	}
+	return "", nil
 }
