@@ -8,8 +8,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,6 +41,34 @@ func benchMB() int {
 		}
 	}
 	return 200
+}
+
+// benchUnsigned is SLUICE_S3_BENCH_UNSIGNED=1: both copies sign bodies
+// with UNSIGNED-PAYLOAD (the connection's unsigned_payload) rather than
+// the SHA-256 aws-sdk-go-v2 computes over plain http by default. Either
+// way the plain copy and the connector sign alike.
+func benchUnsigned() bool { return os.Getenv("SLUICE_S3_BENCH_UNSIGNED") == "1" }
+
+// benchClient is the plain copy's client: the server's test client
+// (checksums only when required, as the connector sets them), with
+// unsigned bodies under benchUnsigned.
+func benchClient(srv *s3test.Server) *s3.Client {
+	client := srv.Client()
+	if !benchUnsigned() {
+		return client
+	}
+	return s3.New(client.Options(), func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, s3conn.UnsignedPayload)
+	})
+}
+
+// benchConfig is the connectors' connection block.
+func benchConfig(srv *s3test.Server) sdk.Values {
+	cfg := srv.Config()
+	if benchUnsigned() {
+		cfg["unsigned_payload"] = true
+	}
+	return cfg
 }
 
 // seedBench writes the CSV objects (sdktest.WriteBenchCSV, about 100 bytes
@@ -76,8 +106,16 @@ func seedBench(b *testing.B, srv *s3test.Server) (string, int64) {
 // aws-sdk-go-v2 alone, streaming, the objects in parallel as the source
 // reads them: the most a copy through this server can do.
 func plainCopy(b *testing.B, srv *s3test.Server, bucket, out string) {
-	client := srv.Client()
-	up := manager.NewUploader(client, func(u *manager.Uploader) { u.PartSize = 8 << 20 })
+	client := benchClient(srv)
+	up := manager.NewUploader(client, func(u *manager.Uploader) {
+		u.PartSize = 8 << 20
+		// The uploader has a checksum setting of its own, WhenSupported
+		// by default, which adds a CRC32 to every part (computed here,
+		// checked by the server). The client, like the connector's,
+		// computes checksums only when an operation requires them; the
+		// uploader follows it, so both copies do the same work per byte.
+		u.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+	})
 	var wg sync.WaitGroup
 	errs := make(chan error, benchObjects)
 	for i := 0; i < benchObjects; i++ {
@@ -159,7 +197,7 @@ func sluiceCopy(b *testing.B, srv *s3test.Server, bucket, out, format string) in
 	ctx := context.Background()
 	src, dst := sdktest.Pipe(b, s3conn.New()), sdktest.Pipe(b, s3conn.New())
 	for _, c := range []sdk.Connector{src, dst} {
-		if err := c.Configure(ctx, srv.Config()).Err(); err != nil {
+		if err := c.Configure(ctx, benchConfig(srv)).Err(); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -205,31 +243,40 @@ func BenchmarkCopy(b *testing.B) {
 		b.StartTimer()
 	}
 	var plain, toCSV, toParquet time.Duration
+	// CPU per copy, this process's (client, connectors) and the server's,
+	// summed over rounds: on a small machine both compete for the same
+	// cores, so the extra CPU a flow spends is what its time lacks.
+	var selfCPU, srvCPU [3]time.Duration
 	want := int64(benchMB() * 1_000_000 / 100 / benchObjects * benchObjects)
 	// Each copy runs alone on the same input (in the server's page cache
 	// since seeding), its output is deleted off the clock right after it,
 	// and the order rotates every round so that no side always runs
-	// first, or right after another's writes.
+	// first, or right after another's writes. Each runs under a pprof
+	// label (copy=plain|csv|parquet), so -cpuprofile splits by copy with
+	// -tagfocus.
+	timed := func(k int, name string, total *time.Duration, fn func()) {
+		self0, srv0 := processCPU(), srv.CPUTime()
+		start := time.Now()
+		pprof.Do(context.Background(), pprof.Labels("copy", name), func(context.Context) { fn() })
+		*total += time.Since(start)
+		selfCPU[k] += processCPU() - self0
+		srvCPU[k] += srv.CPUTime() - srv0
+	}
 	copies := []func(run int){
 		func(run int) {
-			start := time.Now()
-			plainCopy(b, srv, bucket, fmt.Sprintf("plain-%d", run))
-			plain += time.Since(start)
+			timed(0, "plain", &plain, func() { plainCopy(b, srv, bucket, fmt.Sprintf("plain-%d", run)) })
 			free(fmt.Sprintf("plain-%d", run))
 		},
 		func(run int) {
-			start := time.Now()
-			rows := sluiceCopy(b, srv, bucket, fmt.Sprintf("csv-%d", run), "csv")
-			toCSV += time.Since(start)
+			var rows int64
+			timed(1, "csv", &toCSV, func() { rows = sluiceCopy(b, srv, bucket, fmt.Sprintf("csv-%d", run), "csv") })
 			free(fmt.Sprintf("csv-%d", run))
 			if rows != want {
 				b.Fatalf("copied %d rows, want %d", rows, want)
 			}
 		},
 		func(run int) {
-			start := time.Now()
-			sluiceCopy(b, srv, bucket, fmt.Sprintf("parquet-%d", run), "parquet")
-			toParquet += time.Since(start)
+			timed(2, "parquet", &toParquet, func() { sluiceCopy(b, srv, bucket, fmt.Sprintf("parquet-%d", run), "parquet") })
 			free(fmt.Sprintf("parquet-%d", run))
 		},
 	}
@@ -247,4 +294,26 @@ func BenchmarkCopy(b *testing.B) {
 	b.Logf("%.0f MB of CSV in %d objects: plain %.1f MB/s, csv->csv %.1f MB/s (%.2fx), csv->parquet %.1f MB/s (%.2fx)",
 		float64(size)/1e6, benchObjects, mbps(plain/time.Duration(b.N)), mbps(toCSV/time.Duration(b.N)), float64(plain)/float64(toCSV),
 		mbps(toParquet/time.Duration(b.N)), float64(plain)/float64(toParquet))
+	// The same ratios in CPU: what the copies would take on cores of
+	// their own. Wall time stretches with whatever else runs on the
+	// machine; CPU barely does, so these vary far less from run to run.
+	cpu := func(k int) float64 { return (selfCPU[k] + srvCPU[k]).Seconds() }
+	if cpu(1) > 0 && cpu(2) > 0 {
+		b.ReportMetric(cpu(0)/cpu(1), "csv/plain-cpu")
+		b.ReportMetric(cpu(0)/cpu(2), "parquet/plain-cpu")
+	}
+	for k, name := range []string{"plain", "csv", "parquet"} {
+		n := time.Duration(b.N)
+		b.Logf("%-7s CPU per copy: this process %5.2fs, server %5.2fs (%.2fx plain's)", name,
+			(selfCPU[k] / n).Seconds(), (srvCPU[k] / n).Seconds(), cpu(k)/cpu(0))
+	}
+}
+
+// processCPU is the CPU this process has used so far, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

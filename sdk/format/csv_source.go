@@ -2,11 +2,16 @@ package format
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"math/bits"
 	"strconv"
 	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 
 	"github.com/sluice-dev/sluice/sdk"
 )
@@ -177,8 +182,33 @@ func ReadCSV(ctx context.Context, in *Input, opts *ReadOptions, t Target) error 
 	}
 	cols := b.cols
 	cells := b.cells
+	direct := b.byFile != nil && len(b.byFile) == ncols
 	for n := 1; ; n++ {
-		fields, err := sc.next()
+		var fields [][]byte
+		var err error
+		if line, ok := sc.nextPlain(); ok && direct {
+			if b.storeLine(line, opts) {
+				if b.rows >= b.limits.MaxRows || b.bytes >= b.limits.MaxBytes {
+					if err := t.send(ctx, in.BytesRead()); err != nil {
+						return err
+					}
+				}
+				if n&1023 == 0 {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			// Not a row storeLine takes (a value it does not parse, the
+			// wrong number of fields): the general path below decides,
+			// rejecting it with the reason, or storing it after all.
+			fields = sc.split(line)
+		} else if ok {
+			fields = sc.split(line)
+		} else {
+			fields, err = sc.next()
+		}
 		if err != nil {
 			var rec *recordError
 			if errors.As(err, &rec) {
@@ -232,6 +262,105 @@ func ReadCSV(ctx context.Context, in *Input, opts *ReadOptions, t Target) error 
 		}
 	}
 	return t.send(ctx, in.BytesRead())
+}
+
+// storeLine parses line, a record without quotes, straight into the
+// columns and counts it: the common row, without splitting it into fields
+// and converting those into cells first. It returns false, having
+// counted nothing, for a line it does not take whole: the wrong number of
+// fields, or a value that its kind's parser refuses. What it stored of
+// the row is overwritten by the next, since every value of row r is
+// written at index r and string bytes are cut back to the row's offset.
+func (b *Batcher) storeLine(line []byte, opts *ReadOptions) bool {
+	b.makeRoom()
+	r := b.rows
+	size := b.fixed
+	b.ends = fieldEnds(b.ends[:0], line, opts.Delimiter)
+	if len(b.ends) != len(b.byFile) {
+		return false
+	}
+	pos := 0
+	for j, k := range b.byFile {
+		end := b.ends[j]
+		v := line[pos:end]
+		pos = end + 1
+		if k < 0 {
+			continue
+		}
+		col := &b.cols[k]
+		if opts.IsNull(v) {
+			col.setNull(b.mem, r)
+			continue
+		}
+		switch col.Kind {
+		case KindString:
+			col.setString(r, v)
+			size += len(v)
+			continue
+		case KindInt:
+			n, ok := parseInt(v)
+			if !ok {
+				return false
+			}
+			col.i64[r] = n
+		case KindFloat:
+			f, ok := parseFloat(v)
+			if !ok {
+				return false
+			}
+			col.i64[r] = int64(math.Float64bits(f))
+		case KindBool:
+			t, ok := parseBool(v)
+			if !ok {
+				return false
+			}
+			bitutil.SetBitTo(col.flag, r, t)
+		case KindTimestamp:
+			us, ok := col.days.parseTimestamp(v)
+			if !ok {
+				return false
+			}
+			col.i64[r] = us
+		case KindDate:
+			d, ok := col.days.parseDate(v)
+			if !ok {
+				return false
+			}
+			col.i32[r] = d
+		}
+		col.setValid(r)
+	}
+	b.rows++
+	b.bytes += size
+	return true
+}
+
+// fieldEnds appends to ends the index of every delim in line, then
+// len(line): where each field ends. It tests eight bytes at a time and
+// takes every delimiter of a word from one mask: fields are mostly a few
+// bytes to a few dozen, too short for a bytes.IndexByte call per field to
+// pay off.
+func fieldEnds(ends []int, line []byte, delim byte) []int {
+	const low7 = 0x7f7f7f7f7f7f7f7f
+	pat := uint64(delim) * 0x0101010101010101
+	i := 0
+	for ; i+8 <= len(line); i += 8 {
+		x := binary.LittleEndian.Uint64(line[i:]) ^ pat
+		// The high bit of each byte of m is set where x has a zero byte,
+		// a delimiter; adding low7 to the low bits alone keeps a carry
+		// from crossing into the next byte.
+		m := ^((x&low7 + low7) | x | low7)
+		for m != 0 {
+			ends = append(ends, i+bits.TrailingZeros64(m)>>3)
+			m &= m - 1
+		}
+	}
+	for ; i < len(line); i++ {
+		if line[i] == delim {
+			ends = append(ends, i)
+		}
+	}
+	return append(ends, len(line))
 }
 
 func clone(b []byte) []byte { return append([]byte(nil), b...) }

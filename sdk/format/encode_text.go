@@ -1,6 +1,7 @@
 package format
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"math"
@@ -92,6 +93,7 @@ type CSVEncoder struct {
 	header     bool
 	wroteHead  bool
 	needsQuote [256]bool
+	delimWord  uint64 // the delimiter in every byte
 }
 
 // NewCSVEncoder returns an encoder writing RFC 4180 CSV to w.
@@ -108,20 +110,12 @@ func NewCSVEncoder(w io.Writer, o CSVWriteOptions) *CSVEncoder {
 	for _, c := range []byte{o.Delimiter, '"', '\n', '\r'} {
 		e.needsQuote[c] = true
 	}
+	e.delimWord = uint64(o.Delimiter) * 0x0101010101010101
 	return e
 }
 
 func (e *CSVEncoder) appendString(dst []byte, s string) []byte {
-	quote := len(s) == len(e.null) && s == string(e.null)
-	if !quote {
-		for i := 0; i < len(s); i++ {
-			if e.needsQuote[s[i]] {
-				quote = true
-				break
-			}
-		}
-	}
-	if !quote {
+	if !e.mustQuote(s) {
 		return append(dst, s...)
 	}
 	dst = append(dst, '"')
@@ -137,6 +131,42 @@ func (e *CSVEncoder) appendString(dst []byte, s string) []byte {
 	dst = append(dst, s...)
 	return append(dst, '"')
 }
+
+// mustQuote reports whether s needs quotes: it holds the delimiter, a
+// quote or a line break, or it is the null text. Eight bytes are tested
+// at a time for the four characters, as values are mostly longer than a
+// word and rarely need quoting.
+func (e *CSVEncoder) mustQuote(s string) bool {
+	if len(s) == len(e.null) && s == string(e.null) {
+		return true
+	}
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if hasZeroByte(w^e.delimWord, ones, highs) || hasZeroByte(w^('"'*ones), ones, highs) ||
+			hasZeroByte(w^('\n'*ones), ones, highs) || hasZeroByte(w^('\r'*ones), ones, highs) {
+			return true
+		}
+	}
+	for ; i < len(s); i++ {
+		if e.needsQuote[s[i]] {
+			return true
+		}
+	}
+	return false
+}
+
+// anyQuotable reports whether b holds the delimiter, a quote or a line
+// break.
+func (e *CSVEncoder) anyQuotable(b []byte) bool {
+	return bytes.IndexByte(b, e.delim) >= 0 || bytes.IndexByte(b, '"') >= 0 ||
+		bytes.IndexByte(b, '\n') >= 0 || bytes.IndexByte(b, '\r') >= 0
+}
+
+// hasZeroByte reports whether any byte of x is zero.
+func hasZeroByte(x, ones, highs uint64) bool { return (x-ones)&^x&highs != 0 }
 
 func (e *CSVEncoder) valueFn(col arrow.Array) valueFn {
 	switch a := col.(type) {
@@ -200,6 +230,74 @@ func scalarText(col arrow.Array) valueFn {
 	return nil
 }
 
+// csvColumn is one column of a batch being encoded, with its values in
+// reach of the row loop: the common types are formatted inline from
+// their buffers, without a call through an interface or closure per
+// value, and the validity bitmap is only looked at when there are nulls.
+type csvColumn struct {
+	kind   csvKind
+	valid  []byte // nil without nulls
+	offset int    // the array's offset into valid and bits
+
+	// Values, already sliced to the array.
+
+	i64  []int64
+	f64  []float64
+	offs []int32 // string offsets, into data
+	data []byte
+	bits []byte // boolean values
+	unit int64  // timestamp units per second
+	days dayCache
+	fn   valueFn // csvOther
+	// plain is true when no string of the batch holds a character that
+	// needs quoting, found with one vectorised scan of all the column's
+	// bytes rather than one per value.
+	plain bool
+}
+
+type csvKind uint8
+
+const (
+	csvOther csvKind = iota
+	csvInt64
+	csvFloat64
+	csvString
+	csvBool
+	csvTimestamp
+)
+
+func (e *CSVEncoder) column(col arrow.Array) csvColumn {
+	c := csvColumn{offset: col.Data().Offset()}
+	if col.NullN() > 0 {
+		c.valid = col.NullBitmapBytes()
+	}
+	switch a := col.(type) {
+	case *array.Int64:
+		c.kind, c.i64 = csvInt64, a.Int64Values()
+	case *array.Float64:
+		c.kind, c.f64 = csvFloat64, a.Float64Values()
+	case *array.String:
+		c.kind, c.offs = csvString, a.ValueOffsets()
+		if b := a.Data().Buffers()[2]; b != nil {
+			c.data = b.Bytes()
+		}
+		if len(c.offs) > 1 {
+			c.plain = !e.anyQuotable(c.data[c.offs[0]:c.offs[len(c.offs)-1]])
+		}
+	case *array.Boolean:
+		c.kind = csvBool
+		if b := a.Data().Buffers()[1]; b != nil {
+			c.bits = b.Bytes()
+		}
+	case *array.Timestamp:
+		c.kind, c.i64 = csvTimestamp, arrow.Int64Traits.CastFromBytes(arrow.TimestampTraits.CastToBytes(a.TimestampValues()))
+		c.unit = unitsPerSecond(a.DataType().(*arrow.TimestampType).Unit)
+	default:
+		c.fn = e.valueFn(col)
+	}
+	return c
+}
+
 func (e *CSVEncoder) Write(rec arrow.RecordBatch, rows []int) error {
 	if e.header && !e.wroteHead {
 		for j, f := range rec.Schema().Fields() {
@@ -211,28 +309,71 @@ func (e *CSVEncoder) Write(rec arrow.RecordBatch, rows []int) error {
 		e.buf = append(e.buf, '\n')
 		e.wroteHead = true
 	}
-	cols := rec.Columns()
-	fns := make([]valueFn, len(cols))
-	for j, c := range cols {
-		fns[j] = e.valueFn(c)
+	cols := make([]csvColumn, rec.NumCols())
+	for j, c := range rec.Columns() {
+		cols[j] = e.column(c)
 	}
-	return forRows(int(rec.NumRows()), rows, func(i int) error {
-		for j, c := range cols {
-			if j > 0 {
-				e.buf = append(e.buf, e.delim)
+	if rows != nil {
+		for _, i := range rows {
+			if err := e.row(cols, i); err != nil {
+				return err
 			}
-			if c.IsNull(i) {
-				e.buf = append(e.buf, e.null...)
-				continue
-			}
-			e.buf = fns[j](e.buf, i)
-		}
-		e.buf = append(e.buf, '\n')
-		if len(e.buf) >= flushAt {
-			return e.flush()
 		}
 		return nil
-	})
+	}
+	for i := range int(rec.NumRows()) {
+		if err := e.row(cols, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// row writes row i of cols.
+func (e *CSVEncoder) row(cols []csvColumn, i int) error {
+	buf := e.buf
+	for j := range cols {
+		c := &cols[j]
+		if j > 0 {
+			buf = append(buf, e.delim)
+		}
+		// A set validity bit is the common case; one byte test covers it.
+		if c.valid != nil && c.valid[(c.offset+i)>>3]&(1<<((c.offset+i)&7)) == 0 {
+			buf = append(buf, e.null...)
+			continue
+		}
+		switch c.kind {
+		case csvInt64:
+			buf = appendInt(buf, c.i64[i])
+		case csvFloat64:
+			buf = appendFloat(buf, c.f64[i])
+		case csvString:
+			v := c.data[c.offs[i]:c.offs[i+1]]
+			if c.plain && (len(v) != len(e.null) || string(v) != string(e.null)) {
+				buf = append(buf, v...)
+			} else if e.mustQuote(bstr(v)) {
+				buf = e.appendString(buf, bstr(v))
+			} else {
+				buf = append(buf, v...)
+			}
+		case csvBool:
+			if k := c.offset + i; c.bits[k>>3]&(1<<(k&7)) != 0 {
+				buf = append(buf, 't', 'r', 'u', 'e')
+			} else {
+				buf = append(buf, 'f', 'a', 'l', 's', 'e')
+			}
+		case csvTimestamp:
+			sec, nsec := splitUnit(c.i64[i], c.unit)
+			buf = c.days.appendTimestamp(buf, sec, nsec)
+		default:
+			buf = c.fn(buf, i)
+		}
+	}
+	e.buf = append(buf, '\n')
+	if len(e.buf) >= flushAt {
+		return e.flush()
+	}
+	return nil
 }
 
 func (e *CSVEncoder) Finish() error { return e.flush() }

@@ -158,17 +158,7 @@ func (s *csvScanner) next() ([][]byte, error) {
 			}
 			s.raw = line
 			s.anyQuoted = false
-			s.fields = s.fields[:0]
-			for {
-				i := bytes.IndexByte(line, s.delim)
-				if i < 0 {
-					s.fields = append(s.fields, line)
-					break
-				}
-				s.fields = append(s.fields, line[:i])
-				line = line[i+1:]
-			}
-			return s.fields, nil
+			return s.split(line), nil
 		}
 		fields, more, err := s.parseQuoted(data)
 		if more {
@@ -180,6 +170,52 @@ func (s *csvScanner) next() ([][]byte, error) {
 		}
 		return fields, err
 	}
+}
+
+// split cuts a line without quotes into s.fields.
+func (s *csvScanner) split(line []byte) [][]byte {
+	s.fields = s.fields[:0]
+	for {
+		i := bytes.IndexByte(line, s.delim)
+		if i < 0 {
+			s.fields = append(s.fields, line)
+			break
+		}
+		s.fields = append(s.fields, line[:i])
+		line = line[i+1:]
+	}
+	return s.fields
+}
+
+// nextPlain is next for the common record: one buffered line without a
+// quote character, which it consumes and returns whole, unsplit, with
+// s.raw, s.recLine and s.anyQuoted set as next sets them. ok is false,
+// with nothing consumed, for anything else; next then handles it.
+func (s *csvScanner) nextPlain() (line []byte, ok bool) {
+	for !s.skipping {
+		data := s.buf[s.start:s.end]
+		nl := bytes.IndexByte(data, '\n')
+		if nl < 0 {
+			return nil, false
+		}
+		line = data[:nl]
+		if s.quote != 0 && bytes.IndexByte(line, s.quote) >= 0 {
+			return nil, false
+		}
+		s.start += nl + 1
+		s.recLine = s.line
+		s.line++
+		if len(line) > 0 && line[len(line)-1] == '\r' {
+			line = line[:len(line)-1]
+		}
+		if len(line) == 0 {
+			continue
+		}
+		s.raw = line
+		s.anyQuoted = false
+		return line, true
+	}
+	return nil, false
 }
 
 // oversized rejects the first line of a record that outgrew maxRecordBytes

@@ -2,6 +2,7 @@ package format
 
 import (
 	"math"
+	"slices"
 	"strconv"
 	"time"
 	"unsafe"
@@ -97,7 +98,7 @@ func parseSimpleFloat(b []byte) (float64, bool) {
 	if digits == 0 || digits > 15 {
 		return 0, false
 	}
-	f := float64(mant)
+	f := float64(int64(mant)) // at most 15 digits; int64 converts in one instruction
 	if frac >= 0 {
 		f /= exactPow10[digits-frac]
 	}
@@ -217,13 +218,8 @@ func parseDate(b []byte) (int32, bool) {
 	if len(b) != 10 || b[4] != '-' || b[7] != '-' {
 		return 0, false
 	}
-	y, ok1 := digits4(b, 0)
-	m, ok2 := digits2(b, 5)
-	d, ok3 := digits2(b, 8)
-	if !ok1 || !ok2 || !ok3 || m < 1 || m > 12 || d < 1 || d > daysIn(y, m) {
-		return 0, false
-	}
-	return int32(daysFromCivil(y, m, d)), true
+	days, ok := parseYMD(b)
+	return int32(days), ok
 }
 
 // parseTimestamp returns microseconds since the epoch, UTC. It accepts
@@ -235,13 +231,72 @@ func parseTimestamp(b []byte, allowDate bool) (us int64, ok bool) {
 	if len(b) < 10 || b[4] != '-' || b[7] != '-' {
 		return slowTimestamp(b)
 	}
+	days, ok := parseYMD(b)
+	if !ok {
+		return 0, false
+	}
+	return timeOfDay(b, days, allowDate)
+}
+
+// parseYMD reads the date at the start of b, YYYY-MM-DD with b[4] and
+// b[7] already known to be '-', as days since the epoch.
+func parseYMD(b []byte) (int64, bool) {
 	y, ok1 := digits4(b, 0)
 	mo, ok2 := digits2(b, 5)
 	d, ok3 := digits2(b, 8)
 	if !ok1 || !ok2 || !ok3 || mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo) {
 		return 0, false
 	}
-	days := daysFromCivil(y, mo, d)
+	return daysFromCivil(y, mo, d), true
+}
+
+// dayMemo remembers the last date a column parsed: timestamps and dates
+// in a file mostly repeat the day of the row before, and the calendar
+// arithmetic is most of their parsing.
+type dayMemo struct {
+	ymd  [10]byte
+	days int64
+	ok   bool
+}
+
+// day is parseYMD through the memo.
+func (m *dayMemo) day(b []byte) (int64, bool) {
+	if m.ok && string(b[:10]) == string(m.ymd[:]) {
+		return m.days, true
+	}
+	days, ok := parseYMD(b)
+	if ok {
+		copy(m.ymd[:], b)
+		m.days, m.ok = days, true
+	}
+	return days, ok
+}
+
+// parseTimestamp is the package's parseTimestamp with allowDate, the
+// date part through the memo.
+func (m *dayMemo) parseTimestamp(b []byte) (int64, bool) {
+	if len(b) < 10 || b[4] != '-' || b[7] != '-' {
+		return slowTimestamp(b)
+	}
+	days, ok := m.day(b)
+	if !ok {
+		return 0, false
+	}
+	return timeOfDay(b, days, true)
+}
+
+// parseDate is the package's parseDate through the memo.
+func (m *dayMemo) parseDate(b []byte) (int32, bool) {
+	if len(b) != 10 || b[4] != '-' || b[7] != '-' {
+		return 0, false
+	}
+	days, ok := m.day(b)
+	return int32(days), ok
+}
+
+// timeOfDay reads what follows the date in a timestamp's text b: the
+// time of day and the zone.
+func timeOfDay(b []byte, days int64, allowDate bool) (us int64, ok bool) {
 	if len(b) == 10 {
 		return days * 86400e6, allowDate
 	}
@@ -382,13 +437,18 @@ func (c *dayCache) appendTimestamp(dst []byte, sec int64, nsec int64) []byte {
 		appendYMD(c.ymd[:0], y, m, d)
 		c.days, c.ok = days, true
 	}
-	dst = append(dst, c.ymd[:]...)
-	dst = append(dst, 'T')
-	dst = append2(dst, int(rem/3600))
-	dst = append(dst, ':')
-	dst = append2(dst, int(rem/60%60))
-	dst = append(dst, ':')
-	dst = append2(dst, int(rem%60))
+	// The fixed part, "YYYY-MM-DDTHH:MM:SS", is written in place.
+	dst = slices.Grow(dst, 20)
+	out := dst[len(dst) : len(dst)+19]
+	copy(out, c.ymd[:])
+	h, m, sec2 := rem/3600, rem/60%60, rem%60
+	out[10] = 'T'
+	out[11], out[12] = digitPairs[2*h], digitPairs[2*h+1]
+	out[13] = ':'
+	out[14], out[15] = digitPairs[2*m], digitPairs[2*m+1]
+	out[16] = ':'
+	out[17], out[18] = digitPairs[2*sec2], digitPairs[2*sec2+1]
+	dst = dst[:len(dst)+19]
 	if nsec != 0 {
 		var frac [9]byte
 		n := nsec
@@ -409,6 +469,22 @@ func (c *dayCache) appendTimestamp(dst []byte, sec int64, nsec int64) []byte {
 // splitUnit turns a timestamp value in the given unit into seconds and
 // non-negative nanoseconds.
 func splitUnit(v int64, perSec int64) (sec, nsec int64) {
+	// Each unit gets its own constant divisor, which compiles to a
+	// multiplication; a division by a variable costs tens of cycles.
+	switch perSec {
+	case 1e6:
+		return splitBy(v, 1e6)
+	case 1e3:
+		return splitBy(v, 1e3)
+	case 1e9:
+		return splitBy(v, 1e9)
+	case 1:
+		return v, 0
+	}
+	return splitBy(v, perSec)
+}
+
+func splitBy(v, perSec int64) (sec, nsec int64) {
 	sec = v / perSec
 	r := v % perSec
 	if r < 0 {
@@ -436,41 +512,115 @@ func appendFloat(dst []byte, f float64) []byte {
 
 // appendShortDecimal is appendFloat's fast path for values in [1e-4, 1e6)
 // that are a decimal with at most 6 fraction digits: most measured and
-// monetary data. For the fewest k with float64(n)/10^k == f (n integral,
-// below 1e12; a division of exact values rounds correctly, as parsing the
-// text would), n/10^k is a decimal of at most 12 digits that reads back as
-// f. No other decimal of 15 digits or fewer does, so it is the shortest
-// text strconv's 'g' with precision -1 finds, and in this range (exponent
-// -4 to 5) 'g' writes it without an exponent. ok is false for everything
-// else.
+// monetary data. With n = round(|f|*1e6) (below 1e12, so exact) and
+// float64(n)/1e6 == |f| (a division of exact values rounds correctly, as
+// parsing the text would), n/1e6 is a decimal that reads back as f, and
+// with its trailing zeros dropped it is the one with the fewest digits:
+// a shorter decimal m/10^k reading back as f would have made n equal
+// m*10^(6-k), whose zeros are the ones dropped. No other decimal of 15
+// digits or fewer reads back as f, so it is the shortest text strconv's
+// 'g' with precision -1 finds, and in this range (exponent -4 to 5) 'g'
+// writes it without an exponent. ok is false for everything else.
 func appendShortDecimal(dst []byte, f float64) ([]byte, bool) {
 	a := math.Abs(f)
 	if !(a >= 1e-4 && a < 1e6) {
 		return dst, false
 	}
-	for k := 0; k <= 6; k++ {
-		p := exactPow10[k]
-		n := uint64(a*p + 0.5) // below 1e12, so the nearest integer
-		if float64(n)/p != a {
-			continue
-		}
-		if f < 0 {
-			dst = append(dst, '-')
-		}
-		if k == 0 {
-			dst = strconv.AppendUint(dst, n, 10)
-			return append(dst, '.', '0'), true
-		}
-		ip := uint64(p)
-		dst = strconv.AppendUint(dst, n/ip, 10)
-		dst = append(dst, '.')
-		r := n % ip
-		var buf [6]byte
-		for i := k - 1; i >= 0; i-- {
-			buf[i] = byte('0' + r%10)
-			r /= 10
-		}
-		return append(dst, buf[:k]...), true
+	// int64, not uint64: Go converts between float64 and uint64 with
+	// branches around the one instruction it uses for int64.
+	n := int64(a*1e6 + 0.5)
+	if float64(n)/1e6 != a {
+		return dst, false
 	}
-	return dst, false
+	// At most "-999999.999999": the text is written in place, digit
+	// pairs from a table, with no append per piece.
+	dst = slices.Grow(dst, 16)
+	out := dst[len(dst) : len(dst)+16]
+	i := 0
+	if f < 0 {
+		out[0] = '-'
+		i = 1
+	}
+	i += putSmall(out[i:], uint32(n/1e6))
+	out[i] = '.'
+	r := n % 1e6
+	if r == 0 {
+		out[i+1] = '0'
+		return dst[:len(dst)+i+2], true
+	}
+	hi, mid, lo := r/10000, r/100%100, r%100
+	out[i+1], out[i+2] = digitPairs[2*hi], digitPairs[2*hi+1]
+	out[i+3], out[i+4] = digitPairs[2*mid], digitPairs[2*mid+1]
+	out[i+5], out[i+6] = digitPairs[2*lo], digitPairs[2*lo+1]
+	end := i + 7
+	for out[end-1] == '0' {
+		end--
+	}
+	return dst[:len(dst)+end], true
+}
+
+// putSmall writes v, below 1e6, in decimal at the start of b (at least
+// six bytes long) and returns how many bytes it took.
+func putSmall(b []byte, v uint32) int {
+	_ = b[5]
+	switch {
+	case v < 10:
+		b[0] = byte('0' + v)
+		return 1
+	case v < 100:
+		b[0], b[1] = digitPairs[2*v], digitPairs[2*v+1]
+		return 2
+	case v < 1000:
+		q, r := v/100, v%100
+		b[0], b[1], b[2] = byte('0'+q), digitPairs[2*r], digitPairs[2*r+1]
+		return 3
+	case v < 10000:
+		q, r := v/100, v%100
+		b[0], b[1], b[2], b[3] = digitPairs[2*q], digitPairs[2*q+1], digitPairs[2*r], digitPairs[2*r+1]
+		return 4
+	case v < 100000:
+		q, r := v/10000, v%10000
+		m, l := r/100, r%100
+		b[0] = byte('0' + q)
+		b[1], b[2], b[3], b[4] = digitPairs[2*m], digitPairs[2*m+1], digitPairs[2*l], digitPairs[2*l+1]
+		return 5
+	}
+	q, r := v/10000, v%10000
+	m, l := r/100, r%100
+	b[0], b[1] = digitPairs[2*q], digitPairs[2*q+1]
+	b[2], b[3], b[4], b[5] = digitPairs[2*m], digitPairs[2*m+1], digitPairs[2*l], digitPairs[2*l+1]
+	return 6
+}
+
+const digitPairs = "00010203040506070809" +
+	"10111213141516171819" +
+	"20212223242526272829" +
+	"30313233343536373839" +
+	"40414243444546474849" +
+	"50515253545556575859" +
+	"60616263646566676869" +
+	"70717273747576777879" +
+	"80818283848586878889" +
+	"90919293949596979899"
+
+// appendUint is strconv.AppendUint(dst, v, 10), written in place: the
+// digits go straight into dst's spare room, two at a time from a table,
+// where strconv formats into a scratch array and appends that.
+func appendUint(dst []byte, v uint64) []byte {
+	if v < 1e6 {
+		dst = slices.Grow(dst, 6)
+		return dst[:len(dst)+putSmall(dst[len(dst):len(dst)+6], uint32(v))]
+	}
+	return strconv.AppendUint(dst, v, 10)
+}
+
+// appendInt is strconv.AppendInt(dst, v, 10) through appendUint.
+func appendInt(dst []byte, v int64) []byte {
+	if v < 0 {
+		if v == math.MinInt64 {
+			return strconv.AppendInt(dst, v, 10)
+		}
+		return appendUint(append(dst, '-'), uint64(-v))
+	}
+	return appendUint(dst, uint64(v))
 }

@@ -13,12 +13,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/sluice-dev/sluice/sdk"
 )
@@ -74,6 +76,8 @@ var connectionAttributes = []sdk.Attribute{
 		Description: "Custom endpoint URL of an S3-compatible store, e.g. http://127.0.0.1:7070."},
 	{Name: "path_style", Type: sdk.TypeBool,
 		Description: "Address buckets as endpoint/bucket rather than bucket.endpoint. Default: true when endpoint is set, false otherwise."},
+	{Name: "unsigned_payload", Type: sdk.TypeBool, Default: false,
+		Description: "Over plain http, sign requests without a SHA-256 of the body (as the SDK always does over https), which saves hashing every uploaded byte on both ends; the body is then not covered by the signature, so only for trusted networks. No effect over https."},
 	{Name: "access_key_id", Type: sdk.TypeString,
 		Description: "Static access key id; needs secret_access_key."},
 	{Name: "secret_access_key", Type: sdk.TypeString, Sensitive: true,
@@ -178,6 +182,9 @@ func (c *Connector) Configure(ctx context.Context, v sdk.Values) sdk.Diagnostics
 			o.BaseEndpoint = aws.String(endpoint)
 		}
 		o.UsePathStyle = pathStyle
+		if v.Bool("unsigned_payload", false) {
+			o.APIOptions = append(o.APIOptions, UnsignedPayload)
+		}
 	})
 	c.credSource = source
 	c.endpoint = endpoint
@@ -185,6 +192,20 @@ func (c *Connector) Configure(ctx context.Context, v sdk.Values) sdk.Diagnostics
 		c.endpoint = "AWS S3 in " + cfg.Region
 	}
 	return nil
+}
+
+// UnsignedPayload is an s3.Options APIOption that signs a request with
+// the UNSIGNED-PAYLOAD placeholder instead of the body's SHA-256. The SDK
+// does that by itself over https, where TLS protects the body; over plain
+// http it hashes every byte of every PutObject and UploadPart, and the
+// server hashes them again to check, which on a small machine costs as
+// much CPU as the copy itself. The connection's unsigned_payload turns it
+// on; the default stays the SDK's.
+func UnsignedPayload(stack *middleware.Stack) error {
+	if _, ok := stack.Finalize.Get("ComputePayloadHash"); !ok {
+		return nil // an operation that signs no payload
+	}
+	return v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware(stack)
 }
 
 func (c *Connector) ready() error {

@@ -484,3 +484,40 @@ func TestSinkOptions(t *testing.T) {
 		t.Errorf("half static keys accepted")
 	}
 }
+
+// TestUnsignedPayload checks that unsigned_payload is opt-in: by default
+// every body sent over plain http is signed with its SHA-256, as the SDK
+// does; with it, object and part bodies go as UNSIGNED-PAYLOAD, which the
+// server accepts, and read back whole.
+func TestUnsignedPayload(t *testing.T) {
+	srv := s3test.Get(t)
+	bucket := srv.NewBucket(t)
+	for _, unsigned := range []bool{false, true} {
+		proxy := s3test.NewProxy(t, srv.Endpoint)
+		cfg := s3test.ConfigFor(proxy.URL)
+		if unsigned {
+			cfg["unsigned_payload"] = true
+		}
+		c := configured(t, cfg)
+		prefix := uniquePrefix("unsigned")
+		// A multipart object (about 12 MiB) and, in its own writer, a
+		// small one put at Commit.
+		writeRecords(t, c, sdk.Values{"bucket": bucket, "prefix": prefix + "/big"}, 140_000)
+		writeRecords(t, c, sdk.Values{"bucket": bucket, "prefix": prefix + "/small"}, 100)
+		unsignedPuts, signedPuts := proxy.Puts()
+		if unsigned && (unsignedPuts < 3 || signedPuts != 0) {
+			t.Errorf("unsigned_payload: %d unsigned PUTs, %d signed; want every body unsigned", unsignedPuts, signedPuts)
+		}
+		if !unsigned && (signedPuts < 3 || unsignedPuts != 0) {
+			t.Errorf("default: %d unsigned PUTs, %d signed; want every body signed over http", unsignedPuts, signedPuts)
+		}
+		col, err := readAll(t, c, sdk.Values{"bucket": bucket, "prefix": prefix}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if col.Rows() != 140_100 {
+			t.Errorf("unsigned=%v: read %d rows, want 140100", unsigned, col.Rows())
+		}
+		col.Release()
+	}
+}

@@ -26,6 +26,9 @@ type Proxy struct {
 	droppedParts  int
 	requests      int
 	abortRequests int
+	// PUTs by how the body was signed: x-amz-content-sha256 of
+	// UNSIGNED-PAYLOAD, or a hash.
+	unsignedPuts, signedPuts int
 }
 
 // NewProxy starts a proxy in front of target (a base URL); it stops when t
@@ -45,6 +48,13 @@ func NewProxy(t testing.TB, target string) *Proxy {
 		isPart := r.Method == http.MethodPut && q.Has("partNumber") && q.Has("uploadId")
 		if r.Method == http.MethodDelete && q.Has("uploadId") {
 			p.abortRequests++
+		}
+		if r.Method == http.MethodPut {
+			if r.Header.Get("X-Amz-Content-Sha256") == "UNSIGNED-PAYLOAD" {
+				p.unsignedPuts++
+			} else {
+				p.signedPuts++
+			}
 		}
 		if p.slowDown > 0 {
 			p.slowDown--
@@ -100,6 +110,14 @@ func (p *Proxy) Stats() (requests, slowDowns, droppedParts, aborts int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.requests, p.slowDowns, p.droppedParts, p.abortRequests
+}
+
+// Puts reports the PUT requests (objects, parts, buckets) seen, by how
+// their bodies were signed: UNSIGNED-PAYLOAD or with the body's SHA-256.
+func (p *Proxy) Puts() (unsigned, signed int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.unsignedPuts, p.signedPuts
 }
 
 // Close stops the proxy and closes its connections.

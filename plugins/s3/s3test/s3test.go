@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -205,6 +206,34 @@ func (s *Server) kill() {
 func (s *Server) Stop() {
 	s.kill()
 	os.RemoveAll(s.Dir)
+}
+
+// CPUTime is the CPU the server process has used so far (user and
+// system), read from /proc: benchmarks charge each copy its share of the
+// server's work, which on a small machine competes with the client's.
+// It is zero where /proc is not available.
+func (s *Server) CPUTime() time.Duration {
+	if s.cmd.Process == nil {
+		return 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// The command name, field 2, may hold spaces; the fields after it
+	// start past its closing parenthesis. utime and stime are fields 14
+	// and 15, in clock ticks (USER_HZ, 100 on Linux).
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 // Config is a connection block for this server, for s3conn's Configure.
