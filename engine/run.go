@@ -563,9 +563,45 @@ func (r *run) transform(ctx context.Context, in <-chan item, outs []chan item) e
 	return nil
 }
 
+// pipelined is a sink writer that takes a batch before it has answered
+// the one before, as a plugin's does: the next batch crosses the process
+// boundary while the plugin writes this one. Answers come in order; the
+// engine keeps each batch until its answer, which may reject rows of it.
+type pipelined interface {
+	Send(context.Context, arrow.RecordBatch) error
+	Await(context.Context) (sdk.WriteResult, error)
+}
+
 func (r *run) write(ctx context.Context, i int, w sdk.Writer, in <-chan item) error {
 	s := r.p.Sinks[i]
 	c := &r.count.sinks[i]
+	pw, _ := w.(pipelined)
+	// Sent but not yet answered, oldest first; at most as many as a
+	// channel between stages holds.
+	var owed []arrow.RecordBatch
+	defer func() {
+		for _, rec := range owed {
+			rec.Release()
+		}
+	}()
+	await := func() error {
+		rec := owed[0]
+		owed = owed[1:]
+		defer rec.Release()
+		res, err := pw.Await(ctx)
+		if err != nil {
+			return r.fail(fmt.Errorf("sink %s: %w", s.Label(), err))
+		}
+		return r.written(s, c, rec, res)
+	}
+	drain := func() error {
+		for len(owed) > 0 {
+			if err := await(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	ended := false
 	for it := range in {
 		if it.end {
@@ -573,6 +609,9 @@ func (r *run) write(ctx context.Context, i int, w sdk.Writer, in <-chan item) er
 			continue
 		}
 		if it.rec == nil {
+			if err := drain(); err != nil {
+				return err
+			}
 			cr, err := w.Commit(ctx)
 			if err != nil {
 				return r.fail(fmt.Errorf("sink %s: commit: %w", s.Label(), err))
@@ -598,33 +637,37 @@ func (r *run) write(ctx context.Context, i int, w sdk.Writer, in <-chan item) er
 				continue
 			}
 		}
-		res, err := w.Write(ctx, it.rec)
-		if err != nil {
-			it.rec.Release()
-			return r.fail(fmt.Errorf("sink %s: %w", s.Label(), err))
+		if pw != nil {
+			if err := pw.Send(ctx, it.rec); err != nil {
+				it.rec.Release()
+				return r.fail(fmt.Errorf("sink %s: %w", s.Label(), err))
+			}
+			owed = append(owed, it.rec)
+			if len(owed) >= r.depth() {
+				if err := await(); err != nil {
+					return err
+				}
+			}
+			continue
 		}
-		c.bytes.Add(res.BytesWritten)
-		c.written.Add(it.rec.NumRows() - int64(len(res.Rejected)))
-		c.rejected.Add(int64(len(res.Rejected)))
-		for _, rj := range res.Rejected {
-			r.count.failed.Add(1)
-			if !r.cont {
-				rec := rowValues(it.rec, rj.Row)
-				it.rec.Release()
-				r.sample.add("sink "+s.Label(), rj.Reason, "", rec)
-				return r.fail(fmt.Errorf("sink %s rejected a record: %s (record %s)", s.Label(), rj.Reason, r.sample.render(rec)))
-			}
-			if err := r.deadLetter(DeadLetter{Stage: "sink " + s.Label(), Reason: rj.Reason, Record: rowValues(it.rec, rj.Row)}); err != nil {
-				it.rec.Release()
-				return err
-			}
+		res, err := w.Write(ctx, it.rec)
+		if err == nil {
+			err = r.written(s, c, it.rec, res)
+		} else {
+			err = r.fail(fmt.Errorf("sink %s: %w", s.Label(), err))
 		}
 		it.rec.Release()
+		if err != nil {
+			return err
+		}
 	}
 	if !ended {
 		// The source failed or the run was cancelled; whoever stopped it
 		// reports why. Close will discard what is not committed.
 		return ctx.Err()
+	}
+	if err := drain(); err != nil {
+		return err
 	}
 	// The source is exhausted: everything this sink holds becomes durable.
 	cr, err := w.Commit(ctx)
@@ -633,6 +676,26 @@ func (r *run) write(ctx context.Context, i int, w sdk.Writer, in <-chan item) er
 	}
 	c.bytes.Add(cr.BytesWritten)
 	return r.commitRejected(s, c, cr.Rejected)
+}
+
+// written accounts for a batch a sink has answered: the rows it took, and
+// the ones it refused, which go to the dead-letter file (or stop the run).
+func (r *run) written(s *PreparedSink, c *sinkCounters, rec arrow.RecordBatch, res sdk.WriteResult) error {
+	c.bytes.Add(res.BytesWritten)
+	c.written.Add(rec.NumRows() - int64(len(res.Rejected)))
+	c.rejected.Add(int64(len(res.Rejected)))
+	for _, rj := range res.Rejected {
+		r.count.failed.Add(1)
+		if !r.cont {
+			row := rowValues(rec, rj.Row)
+			r.sample.add("sink "+s.Label(), rj.Reason, "", row)
+			return r.fail(fmt.Errorf("sink %s rejected a record: %s (record %s)", s.Label(), rj.Reason, r.sample.render(row)))
+		}
+		if err := r.deadLetter(DeadLetter{Stage: "sink " + s.Label(), Reason: rj.Reason, Record: rowValues(rec, rj.Row)}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // commitRejected accounts for rows a sink refused while committing: Write

@@ -20,16 +20,17 @@ import (
 // a single row wider than the byte cap.
 const MaxMessageSize = 256 << 20
 
-// encoder turns record batches into ArrowData messages of one IPC stream.
+// encoder turns record batches into the data messages of one IPC stream.
 //
-// The body buffer is reused from batch to batch: gRPC serializes a message
-// before Send returns, so once a data message is sent its bytes are free.
-// That saves re-growing a multi-megabyte buffer for every batch.
+// The frames it returns point into the batch's own Arrow buffers: the
+// codec hands those to gRPC as they are. A peer reached through the stock
+// proto codec gets them copied into one reused body buffer instead (see
+// message).
 type encoder struct {
 	w      *ipc.Writer
-	frames []*pb.ArrowFrame
+	frames []outFrame
 	schema *arrow.Schema
-	body   bytes.Buffer
+	body   []byte
 	// ring, when set, receives large bodies instead of the message.
 	ring *ring
 }
@@ -45,39 +46,55 @@ func (c frameCollector) WritePayload(p ipc.Payload) error {
 	if c.e.ring != nil {
 		if frame, ok := c.e.toRing(p, meta); ok {
 			meta.Release()
-			frame.Header = header
+			frame.header = header
 			c.e.frames = append(c.e.frames, frame)
 			return nil
 		}
 	}
 	meta.Release()
-	start := c.e.body.Len()
-	if err := p.SerializeBody(&c.e.body); err != nil {
+	// The body's pieces are kept, not copied: the batch's buffers outlive
+	// the message, and the writer's own temporary buffers (a sliced
+	// array's rebased offsets, say) come from the Go allocator, so they
+	// stay valid for as long as they are referenced.
+	var pieces pieceCollector
+	if err := p.SerializeBody(&pieces); err != nil {
 		return fmt.Errorf("serialize arrow body: %w", err)
 	}
-	c.e.frames = append(c.e.frames, &pb.ArrowFrame{Header: header, Body: c.e.body.Bytes()[start:]})
+	c.e.frames = append(c.e.frames, outFrame{header: header, body: pieces.pieces, bodyLen: pieces.n})
 	return nil
+}
+
+// pieceCollector records the slices an IPC body is written as.
+type pieceCollector struct {
+	pieces [][]byte
+	n      int
+}
+
+func (c *pieceCollector) Write(p []byte) (int, error) {
+	c.pieces = append(c.pieces, p)
+	c.n += len(p)
+	return len(p), nil
 }
 
 // toRing serializes the payload's body straight into the shared-memory
 // ring: one copy, and none on the receiving side.
-func (e *encoder) toRing(p ipc.Payload, meta *memory.Buffer) (*pb.ArrowFrame, bool) {
+func (e *encoder) toRing(p ipc.Payload, meta *memory.Buffer) (outFrame, bool) {
 	probe := ipc.NewMessage(meta, memory.NewBufferBytes(nil))
 	n := int(probe.BodyLen())
 	probe.Release()
 	if n < minShmBody {
-		return nil, false
+		return outFrame{}, false
 	}
 	off, ok := e.ring.alloc(n)
 	if !ok {
-		return nil, false
+		return outFrame{}, false
 	}
 	w := &sliceWriter{buf: e.ring.data[off : off+n]}
 	if err := p.SerializeBody(w); err != nil || w.n != n {
 		e.ring.release(off)
-		return nil, false
+		return outFrame{}, false
 	}
-	return &pb.ArrowFrame{InShm: true, ShmOffset: uint64(off), ShmLength: uint64(n)}, true
+	return outFrame{inShm: true, shmOff: uint64(off), shmLen: uint64(n)}, true
 }
 
 // sliceWriter fills a fixed slice and refuses to overflow it.
@@ -94,63 +111,104 @@ func (w *sliceWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// encode returns the data message for one batch, valid until the next call.
-// The first call also emits the schema; every later batch must have the
-// same schema.
-func (e *encoder) encode(rec arrow.RecordBatch) (*pb.ArrowData, error) {
+// encodeAllocator makes the IPC writer's temporary buffers garbage
+// collected, which is what lets a frame keep pointing at them.
+var encodeAllocator = memory.NewGoAllocator()
+
+// encode returns the frames of one batch, valid while rec is and until
+// the next call. The first call also emits the schema; every later batch
+// must have the same schema.
+func (e *encoder) encode(rec arrow.RecordBatch) ([]outFrame, error) {
 	if e.w == nil {
 		e.schema = rec.Schema()
-		e.w = ipc.NewWriterWithPayloadWriter(frameCollector{e}, ipc.WithSchema(e.schema))
+		e.w = ipc.NewWriterWithPayloadWriter(frameCollector{e}, ipc.WithSchema(e.schema), ipc.WithAllocator(encodeAllocator))
 	} else if !e.schema.Equal(rec.Schema()) {
 		return nil, fmt.Errorf("schema changed within one stream: was %s, now %s", e.schema, rec.Schema())
 	}
-	e.frames = nil
-	e.body.Reset()
+	e.frames = e.frames[:0]
 	if err := e.w.Write(rec); err != nil {
 		return nil, fmt.Errorf("encode arrow batch: %w", err)
 	}
-	return &pb.ArrowData{Messages: e.frames}, nil
+	return e.frames, nil
 }
 
-// decoder reads the ArrowData messages of one IPC stream back into batches.
+// message copies frames into an ArrowData for the stock proto codec. The
+// bodies share one buffer, reused from batch to batch: gRPC serializes a
+// message before Send returns, so once it is sent its bytes are free.
+func (e *encoder) message(frames []outFrame) *pb.ArrowData {
+	size := 0
+	for _, f := range frames {
+		size += f.bodyLen
+	}
+	if cap(e.body) < size {
+		e.body = make([]byte, 0, size)
+	}
+	body := e.body[:0]
+	out := &pb.ArrowData{Messages: make([]*pb.ArrowFrame, len(frames))}
+	for i, f := range frames {
+		start := len(body)
+		for _, p := range f.body {
+			body = append(body, p...)
+		}
+		out.Messages[i] = &pb.ArrowFrame{Header: f.header, Body: body[start:len(body):len(body)],
+			InShm: f.inShm, ShmOffset: f.shmOff, ShmLength: f.shmLen}
+	}
+	return out
+}
+
+// decoder reads the data messages of one IPC stream back into batches.
 // It is the ipc.MessageReader the arrow reader pulls from; each data message
 // is fed in whole before the reader is asked for exactly one batch.
 type decoder struct {
 	pending []*ipc.Message
-	rdr     *ipc.Reader
+	// last is the message the reader was given last. The reader does not
+	// release messages: like arrow's own message reader, the decoder owns
+	// each until the next is taken. Without that no body was ever released,
+	// and a shared-memory ring filled with its first batches for good.
+	last *ipc.Message
+	rdr  *ipc.Reader
 	// shm maps the sender's ring, once it has announced one.
 	shm *mapping
 }
 
 func (d *decoder) Message() (*ipc.Message, error) {
+	if d.last != nil {
+		d.last.Release()
+		d.last = nil
+	}
 	if len(d.pending) == 0 {
 		return nil, io.EOF
 	}
 	m := d.pending[0]
 	d.pending = d.pending[1:]
+	d.last = m
 	return m, nil
 }
 func (d *decoder) Retain()  {}
 func (d *decoder) Release() {}
 
-// decode returns the batch a data message carries; the caller releases it.
-func (d *decoder) decode(data *pb.ArrowData) (arrow.RecordBatch, error) {
-	if data == nil || len(data.Messages) == 0 {
+// decode returns the batch a data message carries; the caller releases
+// it. The frames' bodies pass to the batch (or are released).
+func (d *decoder) decode(frames []inFrame) (arrow.RecordBatch, error) {
+	if len(frames) == 0 {
 		return nil, errors.New("empty arrow data message")
 	}
-	for _, f := range data.Messages {
-		if !f.InShm {
-			d.pending = append(d.pending, ipc.NewMessage(memory.NewBufferBytes(f.Header), memory.NewBufferBytes(f.Body)))
-			continue
+	for i, f := range frames {
+		body := f.body
+		if f.inShm {
+			if d.shm == nil {
+				releaseFrames(frames[i:])
+				return nil, errors.New("a batch body lies in shared memory that was never announced")
+			}
+			var err error
+			if body, err = d.shm.body(f.shmOff, f.shmLen); err != nil {
+				releaseFrames(frames[i:])
+				return nil, err
+			}
+		} else if body == nil {
+			body = memory.NewBufferBytes(nil)
 		}
-		if d.shm == nil {
-			return nil, errors.New("a batch body lies in shared memory that was never announced")
-		}
-		body, err := d.shm.body(f.ShmOffset, f.ShmLength)
-		if err != nil {
-			return nil, err
-		}
-		d.pending = append(d.pending, ipc.NewMessage(memory.NewBufferBytes(f.Header), body))
+		d.pending = append(d.pending, ipc.NewMessage(memory.NewBufferBytes(f.header), body))
 		body.Release() // the message holds it now
 	}
 	if d.rdr == nil {
@@ -182,6 +240,10 @@ func (d *decoder) close() {
 		m.Release()
 	}
 	d.pending = nil
+	if d.last != nil {
+		d.last.Release()
+		d.last = nil
+	}
 	if d.rdr != nil {
 		d.rdr.Release()
 		d.rdr = nil

@@ -88,37 +88,65 @@ func benchmarkBoundaryRead(b *testing.B, shm bool) {
 	b.ReportMetric(float64(rows)*float64(util.TotalRecordSize(batch))/rowsPerBatch/wire.Seconds()/1e6, "wire_MB/s")
 }
 
-// BenchmarkBoundaryWrite is the same in the engine-to-plugin direction.
+// BenchmarkBoundaryWrite is the same in the engine-to-plugin direction,
+// waiting for each batch's answer (Write) and, as the engine drives a
+// plugin's sink, with up to four batches sent ahead of their answers.
 func BenchmarkBoundaryWrite(b *testing.B) {
 	for _, shm := range []bool{false, true} {
-		b.Run(transportName(shm), func(b *testing.B) { benchmarkBoundaryWrite(b, shm) })
+		for _, ahead := range []int{1, 4} {
+			name := transportName(shm)
+			if ahead > 1 {
+				name += "/pipelined"
+			}
+			b.Run(name, func(b *testing.B) { benchmarkBoundaryWrite(b, shm, ahead) })
+		}
 	}
 }
 
-func benchmarkBoundaryWrite(b *testing.B, shm bool) {
+// pipelined is how the engine drives a plugin's sink.
+type pipelined interface {
+	Send(context.Context, arrow.RecordBatch) error
+	Await(context.Context) (sdk.WriteResult, error)
+}
+
+func benchmarkBoundaryWrite(b *testing.B, shm bool, ahead int) {
 	const rowsPerBatch, batches = 16384, 200
 	batch := sdktest.TenColumnBatch(0, rowsPerBatch)
 	defer batch.Release()
 	mem := newMemConn()
 	client := sdktest.Pipe(b, mem)
 	client.SharedMemory = shm
+	ctx := context.Background()
 	b.ResetTimer()
 	var rows int64
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
-		w, err := client.OpenWriter(context.Background(), sdk.WriteRequest{Entity: "bench", Schema: sdktest.TenColumnSchema})
+		w, err := client.OpenWriter(ctx, sdk.WriteRequest{Entity: "bench", Schema: sdktest.TenColumnSchema})
 		if err != nil {
 			b.Fatal(err)
 		}
+		pw := w.(pipelined)
+		owed := 0
 		for j := 0; j < batches; j++ {
-			if _, err := w.Write(context.Background(), batch); err != nil {
+			if err := pw.Send(ctx, batch); err != nil {
+				b.Fatal(err)
+			}
+			if owed++; owed == ahead {
+				if _, err := pw.Await(ctx); err != nil {
+					b.Fatal(err)
+				}
+				owed--
+			}
+		}
+		for ; owed > 0; owed-- {
+			if _, err := pw.Await(ctx); err != nil {
 				b.Fatal(err)
 			}
 		}
-		if _, err := w.Commit(context.Background()); err != nil {
+		if _, err := w.Commit(ctx); err != nil {
 			b.Fatal(err)
 		}
-		if err := w.Close(context.Background()); err != nil {
+		if err := w.Close(ctx); err != nil {
 			b.Fatal(err)
 		}
 		rows += rowsPerBatch * batches

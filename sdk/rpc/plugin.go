@@ -53,9 +53,12 @@ func VersionedPlugins(impl sdk.Connector) map[int]plugin.PluginSet {
 }
 
 // ServerOptions raises gRPC's 4 MiB receive default on the plugin side,
-// which would refuse an ordinary multi-megabyte batch from the engine.
+// which would refuse an ordinary multi-megabyte batch from the engine, and
+// installs the codec that moves batches without copying them into
+// messages.
 func ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
+		grpc.ForceServerCodecV2(codec{}),
 		grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize),
 		grpc.InitialWindowSize(windowSize), grpc.InitialConnWindowSize(windowSize),
 		grpc.ReadBufferSize(bufferSize), grpc.WriteBufferSize(bufferSize),

@@ -98,8 +98,8 @@ func (s *Server) DescribeEntity(ctx context.Context, req *pb.DescribeEntity_Requ
 }
 
 func (s *Server) Read(stream pb.Connector_ReadServer) error {
-	first, err := stream.Recv()
-	if err != nil {
+	first := readControlIn{Read_Control: new(pb.Read_Control)}
+	if err := stream.RecvMsg(&first); err != nil {
 		return err
 	}
 	req := first.GetRequest()
@@ -110,7 +110,7 @@ func (s *Server) Read(stream pb.Connector_ReadServer) error {
 	if !ok {
 		return toStatus(sdk.ErrUnsupported)
 	}
-	out := &streamSender{stream: stream, limits: limitsFromPB(req.Limits), mapped: make(chan struct{})}
+	out := &streamSender{stream: stream, limits: limitsFromPB(req.Limits), mapped: make(chan struct{}), fast: first.fast}
 	if req.SharedMemory {
 		// Made now, announced with the first body that uses it.
 		if r, err := newRing(); err == nil {
@@ -196,10 +196,13 @@ func forwardReleases(m *mapping, done <-chan struct{}, send func(*pb.Released) e
 // streamSender is the RecordSender a plugin's Read writes into. A
 // connector may call it from several goroutines; sends are serialized.
 type streamSender struct {
-	mu        sync.Mutex
-	stream    pb.Connector_ReadServer
-	limits    sdk.Limits
-	enc       encoder
+	mu     sync.Mutex
+	stream pb.Connector_ReadServer
+	limits sdk.Limits
+	enc    encoder
+	// fast: the server has the codec (ServerOptions), so batches go out
+	// through it without being copied into a message.
+	fast      bool
 	ring      *ring
 	announced bool
 	mapped    chan struct{} // closed once the engine has mapped the ring
@@ -236,11 +239,16 @@ func (s *streamSender) Send(rec arrow.RecordBatch) error {
 		s.enc.ring = s.ring
 	}
 	for _, p := range parts {
-		data, err := s.enc.encode(p)
+		frames, err := s.enc.encode(p)
 		if err != nil {
 			return err
 		}
-		if err := s.stream.Send(&pb.Read_Response{Kind: &pb.Read_Response_Data{Data: data}}); err != nil {
+		if s.fast {
+			err = s.stream.SendMsg(&outData{field: 1, frames: frames, rec: p})
+		} else {
+			err = s.stream.Send(&pb.Read_Response{Kind: &pb.Read_Response_Data{Data: s.enc.message(frames)}})
+		}
+		if err != nil {
 			return fmt.Errorf("send batch: %w", err)
 		}
 	}
@@ -319,7 +327,8 @@ func (s *Server) Write(stream pb.Connector_WriteServer) error {
 func serveWrites(ctx context.Context, stream pb.Connector_WriteServer, send *lockedSend[*pb.Write_Response], dec *decoder, w sdk.Writer) error {
 	var batch uint64
 	for {
-		msg, err := stream.Recv()
+		msg := writeRequestIn{Write_Request: new(pb.Write_Request)}
+		err := stream.RecvMsg(&msg)
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
@@ -328,7 +337,7 @@ func serveWrites(ctx context.Context, stream pb.Connector_WriteServer, send *loc
 		}
 		switch kind := msg.Kind.(type) {
 		case *pb.Write_Request_Data:
-			rec, err := dec.decode(kind.Data)
+			rec, err := dec.decode(msg.batch(kind.Data))
 			if err != nil {
 				return status.Error(codes.InvalidArgument, err.Error())
 			}
@@ -408,15 +417,15 @@ func (s *Server) Subscribe(stream pb.Connector_SubscribeServer) error {
 	if !ok {
 		return toStatus(sdk.ErrUnsupported)
 	}
-	first, err := stream.Recv()
-	if err != nil {
+	first := subscribeRequestIn{Subscribe_Request: new(pb.Subscribe_Request)}
+	if err := stream.RecvMsg(&first); err != nil {
 		return err
 	}
 	start := first.GetStart()
 	if start == nil {
 		return status.Error(codes.InvalidArgument, "subscribe stream must start with a start message")
 	}
-	out := &eventStreamSender{stream: stream, limits: limitsFromPB(start.Limits), acks: make(chan []byte, 64)}
+	out := &eventStreamSender{stream: stream, limits: limitsFromPB(start.Limits), acks: make(chan []byte, 64), fast: first.fast}
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
 	go func() {
@@ -446,6 +455,7 @@ type eventStreamSender struct {
 	stream pb.Connector_SubscribeServer
 	limits sdk.Limits
 	enc    encoder
+	fast   bool // as streamSender.fast
 	acks   chan []byte
 }
 
@@ -458,11 +468,16 @@ func (s *eventStreamSender) Send(rec arrow.RecordBatch, position []byte) error {
 	parts := split(rec, s.limits)
 	defer releaseSlices(rec, parts)
 	for _, p := range parts {
-		data, err := s.enc.encode(p)
+		frames, err := s.enc.encode(p)
 		if err != nil {
 			return err
 		}
-		if err := s.stream.Send(&pb.Subscribe_Response{Kind: &pb.Subscribe_Response_Data{Data: data}}); err != nil {
+		if s.fast {
+			err = s.stream.SendMsg(&outData{field: 1, frames: frames, rec: p})
+		} else {
+			err = s.stream.Send(&pb.Subscribe_Response{Kind: &pb.Subscribe_Response_Data{Data: s.enc.message(frames)}})
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -52,7 +52,13 @@ func (r *ring) alloc(n int) (int, bool) {
 	off := r.head
 	if len(r.inflight) > 0 {
 		oldest := r.inflight[0].off
-		if off >= oldest {
+		if off == oldest {
+			// The head has come round to the oldest region: every byte is
+			// in use. (Batches of one size fill a ring exactly; taking
+			// this for an empty stretch handed out live bodies again.)
+			return 0, false
+		}
+		if off > oldest {
 			// Free space runs from head to the end, then from 0 to oldest.
 			if off+n > len(r.data) {
 				if n > oldest {

@@ -37,3 +37,21 @@ func TestRingHandsOutRegionsInOrderAndReusesReleasedSpace(t *testing.T) {
 		t.Fatalf("%d regions still in flight after all were released", len(r.inflight))
 	}
 }
+
+func TestRingThatFillsExactlyRefusesMore(t *testing.T) {
+	r := &ring{data: make([]byte, 1024), unmap: func() error { return nil }}
+	a, _ := r.alloc(256)
+	r.alloc(256)
+	r.alloc(256)
+	r.release(a)
+	if off, ok := r.alloc(256); !ok || off != 768 {
+		t.Fatalf("alloc at the end: %d ok=%v", off, ok)
+	}
+	if off, ok := r.alloc(256); !ok || off != 0 {
+		t.Fatalf("alloc wrapping to the start: %d ok=%v", off, ok)
+	}
+	// The head now meets the oldest region in use: nothing is free.
+	if off, ok := r.alloc(64); ok {
+		t.Fatalf("alloc in a full ring at %d overlaps the region at 256", off)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime/pprof"
+	"strconv"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
@@ -23,6 +25,7 @@ func Serve(c sdk.Connector) {
 		os.Exit(1)
 	}
 	slog.SetDefault(slog.New(NewLogHandler(os.Stderr, slog.LevelDebug)))
+	defer startProfile()()
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  rpc.Handshake,
 		VersionedPlugins: rpc.VersionedPlugins(c),
@@ -33,6 +36,38 @@ func Serve(c sdk.Connector) {
 			Name: c.Spec().Name, Output: os.Stderr, JSONFormat: true, Level: hclog.Debug,
 		}),
 	})
+}
+
+// startProfile writes a CPU profile of the plugin process to
+// $SLUICE_PLUGIN_CPUPROFILE, with "%p" replaced by the process id, until
+// Serve returns: the engine's own -cpuprofile cannot see the half of a
+// flow that runs in plugin processes. The host ends a plugin with a
+// Shutdown call before it kills it, so Serve returns and the profile is
+// complete.
+func startProfile() (stop func()) {
+	path := os.Getenv("SLUICE_PLUGIN_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	path = strings.ReplaceAll(path, "%p", strconv.Itoa(os.Getpid()))
+	f, err := os.Create(path)
+	if err != nil {
+		slog.Warn("cannot write CPU profile", "path", path, "error", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		slog.Warn("cannot start CPU profile", "path", path, "error", err)
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+		if mp, err := os.Create(path + ".mem"); err == nil {
+			pprof.Lookup("allocs").WriteTo(mp, 0)
+			mp.Close()
+		}
+	}
 }
 
 // NewLogHandler returns a slog handler writing the JSON lines go-plugin's

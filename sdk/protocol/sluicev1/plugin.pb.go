@@ -710,6 +710,9 @@ func (x *Diagnostic) GetPath() []string {
 // ArrowFrame is one Arrow IPC message: its flatbuffer metadata and body.
 // A large body may instead lie in the sender's shared-memory ring (see
 // SharedMemory): then body is empty and shm_offset/shm_length locate it.
+// sdk/rpc writes and reads these messages with a codec of its own that
+// skips copying bodies through proto buffers; the bytes are the standard
+// encoding (fields in number order), so any protobuf peer reads them.
 type ArrowFrame struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Header        []byte                 `protobuf:"bytes,1,opt,name=header,proto3" json:"header,omitempty"`
@@ -2724,7 +2727,10 @@ type Write_Request_Header struct {
 
 type Write_Request_Data struct {
 	// Each data message is one batch, answered by exactly one Result, in
-	// order. The first also carries the IPC schema message.
+	// order. The first also carries the IPC schema message. The engine
+	// may send further batches before the answer to one arrives (it
+	// keeps each until answered); a commit comes only once every batch
+	// before it is answered.
 	Data *ArrowData `protobuf:"bytes,2,opt,name=data,proto3,oneof"`
 }
 
