@@ -41,7 +41,7 @@ type textColumn struct {
 	i32  []int32 // date days; string offsets
 	flag []byte  // bool values' bitmap
 	str  []byte  // data's bytes, length the bytes used
-	days dayMemo
+	days dayMemo // the last date parsed, for timestamp and date columns
 	// dataHint is the string bytes of the last batch, to size the next.
 	dataHint int
 }
@@ -151,7 +151,7 @@ func (col *textColumn) grow(n int) {
 func (col *textColumn) setNull(mem memory.Allocator, r int) {
 	if col.bits == nil {
 		col.valid = memory.NewResizableBuffer(mem)
-		col.valid.Resize(col.capRows())
+		col.valid.Resize(col.bitmapLen())
 		col.bits = col.valid.Bytes()
 		bitutil.SetBitsTo(col.bits, 0, int64(r), true)
 	}
@@ -169,9 +169,9 @@ func (col *textColumn) setNull(mem memory.Allocator, r int) {
 	}
 }
 
-// capRows is the bytes of a validity bitmap for the rows the column has
-// room for.
-func (col *textColumn) capRows() int {
+// bitmapLen is the bytes of a validity bitmap for the rows the column
+// has room for.
+func (col *textColumn) bitmapLen() int {
 	switch col.Kind {
 	case KindInt, KindFloat, KindTimestamp:
 		return int(bitutil.BytesForBits(int64(len(col.i64))))

@@ -9,6 +9,10 @@
 // with exponential backoff and jitter (max_attempts, retry_max_backoff),
 // throttling (503 SlowDown) included. Errors name the bucket and key, and,
 // when credentials are refused, where they came from — never a secret.
+// Checksums are computed only where an operation requires one. Bodies are
+// signed as aws-sdk-go-v2 does: UNSIGNED-PAYLOAD over https, their SHA-256
+// over plain http unless unsigned_payload is set (a CPU saving for trusted
+// networks, at the cost of the signature no longer covering the body).
 //
 // Reading. Objects under bucket + prefix, narrowed by glob, are read in key
 // order as one entity with one schema (inferred from the first object with
