@@ -77,30 +77,40 @@ func parseSimpleFloat(b []byte) (float64, bool) {
 		neg = b[0] == '-'
 		i = 1
 	}
+	// The integer digits, then the fraction's: two tight loops rather
+	// than one that tests every byte for the point.
 	var mant uint64
-	digits, frac := 0, -1
+	start := i
 	for ; i < len(b); i++ {
-		c := b[i]
-		if c == '.' {
-			if frac >= 0 {
-				return 0, false
-			}
-			frac = digits
-			continue
-		}
-		c -= '0'
+		c := b[i] - '0'
 		if c > 9 {
-			return 0, false
+			break
 		}
 		mant = mant*10 + uint64(c)
-		digits++
+	}
+	digits, frac := i-start, 0
+	if i < len(b) {
+		if b[i] != '.' {
+			return 0, false
+		}
+		i++
+		fracStart := i
+		for ; i < len(b); i++ {
+			c := b[i] - '0'
+			if c > 9 {
+				return 0, false
+			}
+			mant = mant*10 + uint64(c)
+		}
+		frac = i - fracStart
+		digits += frac
 	}
 	if digits == 0 || digits > 15 {
 		return 0, false
 	}
 	f := float64(int64(mant)) // at most 15 digits; int64 converts in one instruction
-	if frac >= 0 {
-		f /= exactPow10[digits-frac]
+	if frac > 0 {
+		f /= exactPow10[frac]
 	}
 	if neg {
 		f = -f
