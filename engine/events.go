@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/util"
 
 	"github.com/sluice-dev/sluice/engine/plan"
+	"github.com/sluice-dev/sluice/engine/transform"
 	"github.com/sluice-dev/sluice/sdk"
 )
 
@@ -30,7 +31,7 @@ import (
 // withChangeType is an event source's schema: the entity's fields, then
 // the change type.
 func withChangeType(s *arrow.Schema) *arrow.Schema {
-	if changeIndex(s) >= 0 {
+	if transform.ChangeColumn(s) >= 0 {
 		return s
 	}
 	fields := append(append([]arrow.Field(nil), s.Fields()...),
@@ -54,15 +55,6 @@ func withChangeColumn(rec arrow.RecordBatch, change string) arrow.RecordBatch {
 	return array.NewRecordBatch(withChangeType(rec.Schema()), cols, rec.NumRows())
 }
 
-// changeIndex is the position of the change-type column, or -1.
-func changeIndex(s *arrow.Schema) int {
-	idx := s.FieldIndices(sdk.ChangeTypeField)
-	if len(idx) != 1 {
-		return -1
-	}
-	return idx[0]
-}
-
 func removeField(s *arrow.Schema, i int) *arrow.Schema {
 	fields := append(append([]arrow.Field(nil), s.Fields()[:i]...), s.Fields()[i+1:]...)
 	md := s.Metadata()
@@ -71,17 +63,9 @@ func removeField(s *arrow.Schema, i int) *arrow.Schema {
 
 // countDeletes counts the rows of rec that are deletions.
 func countDeletes(rec arrow.RecordBatch) int64 {
-	col := changeIndex(rec.Schema())
-	if col < 0 {
-		return 0
-	}
-	vals, ok := rec.Column(col).(*array.String)
-	if !ok {
-		return 0
-	}
 	var n int64
-	for i := 0; i < vals.Len(); i++ {
-		if vals.IsValid(i) && vals.Value(i) == sdk.ChangeDelete {
+	for _, d := range transform.Deletions(rec) {
+		if d {
 			n++
 		}
 	}
@@ -92,7 +76,7 @@ func countDeletes(rec arrow.RecordBatch) int64 {
 // deletion rows and the change-type column removed. The caller releases
 // the result.
 func withoutDeletions(ctx context.Context, rec arrow.RecordBatch, schema *arrow.Schema) (arrow.RecordBatch, error) {
-	col := changeIndex(rec.Schema())
+	col := transform.ChangeColumn(rec.Schema())
 	if col < 0 {
 		rec.Retain()
 		return rec, nil
@@ -105,16 +89,16 @@ func withoutDeletions(ctx context.Context, rec arrow.RecordBatch, schema *arrow.
 	}
 	narrowed := array.NewRecordBatch(schema, cols, rec.NumRows())
 	defer narrowed.Release()
-	deletes := countDeletes(rec)
-	if deletes == 0 {
+	del := transform.Deletions(rec)
+	if del == nil {
 		narrowed.Retain()
 		return narrowed, nil
 	}
-	vals := rec.Column(col).(*array.String)
 	keep := array.NewBooleanBuilder(memory.DefaultAllocator)
 	defer keep.Release()
-	for i := 0; i < vals.Len(); i++ {
-		keep.Append(!(vals.IsValid(i) && vals.Value(i) == sdk.ChangeDelete))
+	keep.Reserve(len(del))
+	for _, d := range del {
+		keep.UnsafeAppend(!d)
 	}
 	mask := keep.NewBooleanArray()
 	defer mask.Release()

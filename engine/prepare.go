@@ -156,7 +156,7 @@ func Prepare(ctx context.Context, flow *plan.Flow, opts Options) (*Prepared, hcl
 			options["partition_by"] = s.PartitionKeys
 		}
 		ps := &PreparedSink{Plan: s, Connector: conn, Options: options, Schema: pipe.OutputSchema()}
-		if change := changeIndex(ps.Schema); change >= 0 && !s.Deletes {
+		if change := transform.ChangeColumn(ps.Schema); change >= 0 && !s.Deletes {
 			ps.Schema, ps.dropChanges = removeField(ps.Schema, change), true
 		} else if change < 0 && s.Deletes {
 			diags = append(diags, errorAt(s.AttrRange("deletes"), "No deletions to apply",

@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -107,11 +109,11 @@ type clusterHarness struct {
 func newClusterHarness(t *testing.T, f *plan.Flow, parts []sdk.Partition) *clusterHarness {
 	t.Helper()
 	h := &clusterHarness{c: newFakeCluster(), fail: map[string]bool{}}
-	base := newHarness(t, nil)
-	h.store = base.store
+	h.store = newTestStore(t)
 	loader := &fakeLoader{}
 	loader.set(nil, f)
-	h.d = New(Options{Dir: "/flows", Loader: loader.load, Store: h.store, Clock: base.clock, Logger: base.d.log,
+	h.d = New(Options{Dir: "/flows", Loader: loader.load, Store: h.store, Clock: NewFakeClock(t0),
+		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Cluster: h.c, RetryEvery: time.Hour,
 		Partitioner: func(context.Context, *plan.Flow) ([]sdk.Partition, error) { return parts, nil },
 		Runner: func(ctx context.Context, f *plan.Flow, req RunRequest) *engine.RunResult {

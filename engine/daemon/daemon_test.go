@@ -86,12 +86,7 @@ type harness struct {
 func newHarness(t *testing.T, store state.Store, flows ...*plan.Flow) *harness {
 	t.Helper()
 	if store == nil {
-		s, err := state.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "state.db"), state.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		store = s
+		store = newTestStore(t)
 	}
 	h := &harness{clock: NewFakeClock(t0), loader: &fakeLoader{}, runner: newFakeRunner(), store: store}
 	h.loader.set(nil, flows...)
@@ -106,6 +101,17 @@ func newHarness(t *testing.T, store state.Store, flows ...*plan.Flow) *harness {
 		h.d.Shutdown(ctx)
 	})
 	return h
+}
+
+// newTestStore is a SQLite state store in t's temporary directory.
+func newTestStore(t *testing.T) state.Store {
+	t.Helper()
+	s, err := state.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "state.db"), state.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 func (h *harness) waitStart(t *testing.T) RunRequest {

@@ -13,8 +13,9 @@ import (
 // maps carry the column along even when they do not name it, and a
 // formula failing on a delete row's nulls is not a failed record.
 
-// changeColumn is the index of the change-type column in s, or -1.
-func changeColumn(s *arrow.Schema) int {
+// ChangeColumn is the index of the change-type column in s, or -1 when
+// there is none (or it holds no strings, so it cannot be one).
+func ChangeColumn(s *arrow.Schema) int {
 	idx := s.FieldIndices(sdk.ChangeTypeField)
 	if len(idx) != 1 {
 		return -1
@@ -25,8 +26,13 @@ func changeColumn(s *arrow.Schema) int {
 	return idx[0]
 }
 
-// deleteRows marks the rows of rec that are deletions; nil when there
-// are none (or the batch carries no change type).
+// Deletions marks the rows of rec that are deletions: nil when there
+// are none, or when rec carries no change type.
+func Deletions(rec arrow.RecordBatch) []bool {
+	return deleteRows(rec, ChangeColumn(rec.Schema()))
+}
+
+// deleteRows is Deletions for a batch whose change-type column is col.
 func deleteRows(rec arrow.RecordBatch, col int) []bool {
 	if col < 0 {
 		return nil

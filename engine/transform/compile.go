@@ -126,7 +126,7 @@ func diagAt(r hcl.Range, summary, detail string) hcl.Diagnostics {
 }
 
 func (c *compiler) task(t plan.Task, in *arrow.Schema) (stage, *arrow.Schema, hcl.Diagnostics) {
-	base := baseStage{name: taskName(t), kind: t.Kind(), rng: t.DeclRange(), in: in, change: changeColumn(in)}
+	base := baseStage{name: taskName(t), kind: t.Kind(), rng: t.DeclRange(), in: in, change: ChangeColumn(in)}
 	s := newScope(in)
 	switch t := t.(type) {
 	case *plan.Filter:
