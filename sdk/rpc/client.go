@@ -33,8 +33,8 @@ type Client struct {
 	// IdleTimeout bounds the silence of a stream; zero means DefaultIdleTimeout.
 	IdleTimeout time.Duration
 	// SharedMemory sends and receives large batch bodies through a ring in
-	// /dev/shm instead of the socket; the host turns it on with
-	// SLUICE_SHM=1. It once measured no faster than the socket, but only
+	// /dev/shm instead of the socket; the host turns it on unless
+	// SLUICE_SHM=0. It once measured no faster than the socket, but only
 	// because the receiver never gave ring space back, so nearly every
 	// body went inline. Since that was fixed a stream moves ten-column
 	// batches about three times as fast as through the socket (≈ 110M vs

@@ -301,8 +301,8 @@ func (s *Server) Write(stream pb.Connector_WriteServer) error {
 		return toStatus(err)
 	}
 	send := &lockedSend[*pb.Write_Response]{send: stream.Send}
-	var dec decoder
-	defer dec.close()
+	// The decoder passes to serveWrites' receiver, which closes it.
+	dec := new(decoder)
 	if offer := h.SharedMemory; offer != nil {
 		if m, err := openMapping(offer.Name, offer.Size); err == nil {
 			dec.shm = m
@@ -315,7 +315,9 @@ func (s *Server) Write(stream pb.Connector_WriteServer) error {
 	}
 	err = send.Send(&pb.Write_Response{Kind: &pb.Write_Response_Opened{Opened: &pb.Write_Opened{SharedMemory: dec.shm != nil}}})
 	if err == nil {
-		err = serveWrites(ctx, stream, send, &dec, w)
+		err = serveWrites(ctx, stream, send, dec, w)
+	} else {
+		dec.close()
 	}
 	// Close runs even after a failure: it is what discards uncommitted data.
 	if cerr := w.Close(context.WithoutCancel(ctx)); err == nil {
@@ -324,50 +326,101 @@ func (s *Server) Write(stream pb.Connector_WriteServer) error {
 	return toStatus(err)
 }
 
+// writeInbound is one message of a write stream, its batch already
+// decoded, or the error that ended the stream (io.EOF when the engine
+// closed it).
+type writeInbound struct {
+	rec    arrow.RecordBatch
+	commit *pb.Write_Request_Commit
+	err    error
+}
+
+// receiveWrites reads the write stream one message ahead of the writer:
+// the next batch is received and decoded while the connector writes this
+// one, which keeps the socket and the decoding off the sink's critical
+// path. The channel is unbuffered, so nothing sits in it unowned: when
+// done closes, the receiver releases what it holds. It owns dec and closes
+// it on the way out, which is only when the stream ends; that cannot be
+// waited for, since the stream ends when the handler returns.
+func receiveWrites(stream pb.Connector_WriteServer, dec *decoder, done <-chan struct{}) <-chan writeInbound {
+	out := make(chan writeInbound)
+	go func() {
+		defer dec.close()
+		defer close(out)
+		for {
+			var in writeInbound
+			msg := writeRequestIn{Write_Request: new(pb.Write_Request)}
+			if err := stream.RecvMsg(&msg); err != nil {
+				in.err = err
+			} else {
+				switch kind := msg.Kind.(type) {
+				case *pb.Write_Request_Data:
+					rec, err := dec.decode(msg.batch(kind.Data))
+					if err != nil {
+						in.err = status.Error(codes.InvalidArgument, err.Error())
+					}
+					in.rec = rec
+				case *pb.Write_Request_Commit:
+					in.commit = kind
+				default:
+					in.err = status.Errorf(codes.InvalidArgument, "unexpected message %T in write stream", msg.Kind)
+				}
+			}
+			select {
+			case out <- in:
+			case <-done:
+				if in.rec != nil {
+					in.rec.Release()
+				}
+				return
+			}
+			if in.err != nil {
+				return
+			}
+		}
+	}()
+	return out
+}
+
 func serveWrites(ctx context.Context, stream pb.Connector_WriteServer, send *lockedSend[*pb.Write_Response], dec *decoder, w sdk.Writer) error {
+	done := make(chan struct{})
+	defer close(done)
+	inbound := receiveWrites(stream, dec, done)
 	var batch uint64
-	for {
-		msg := writeRequestIn{Write_Request: new(pb.Write_Request)}
-		err := stream.RecvMsg(&msg)
-		if errors.Is(err, io.EOF) {
+	for in := range inbound {
+		if errors.Is(in.err, io.EOF) {
 			return nil
 		}
-		if err != nil {
-			return err
+		if in.err != nil {
+			return in.err
 		}
-		switch kind := msg.Kind.(type) {
-		case *pb.Write_Request_Data:
-			rec, err := dec.decode(msg.batch(kind.Data))
-			if err != nil {
-				return status.Error(codes.InvalidArgument, err.Error())
-			}
-			res, err := w.Write(ctx, rec)
-			rec.Release()
-			if err != nil {
-				return err
-			}
-			out := &pb.Write_Result{Batch: batch, BytesWritten: res.BytesWritten}
-			for _, r := range res.Rejected {
-				out.Rejected = append(out.Rejected, &pb.Write_Rejected{Row: int64(r.Row), Reason: r.Reason})
-			}
-			batch++
-			if err := send.Send(&pb.Write_Response{Kind: &pb.Write_Response_Result{Result: out}}); err != nil {
-				return err
-			}
-		case *pb.Write_Request_Commit:
+		if in.commit != nil {
 			res, err := w.Commit(ctx)
 			if err != nil {
 				return err
 			}
-			for _, committed := range committedMessages(kind.Commit, res) {
+			for _, committed := range committedMessages(in.commit.Commit, res) {
 				if err := send.Send(&pb.Write_Response{Kind: &pb.Write_Response_Committed{Committed: committed}}); err != nil {
 					return err
 				}
 			}
-		default:
-			return status.Errorf(codes.InvalidArgument, "unexpected message %T in write stream", msg.Kind)
+			continue
+		}
+		res, err := w.Write(ctx, in.rec)
+		in.rec.Release()
+		if err != nil {
+			return err
+		}
+		out := &pb.Write_Result{Batch: batch, BytesWritten: res.BytesWritten}
+		for _, r := range res.Rejected {
+			out.Rejected = append(out.Rejected, &pb.Write_Rejected{Row: int64(r.Row), Reason: r.Reason})
+		}
+		batch++
+		if err := send.Send(&pb.Write_Response{Kind: &pb.Write_Response_Result{Result: out}}); err != nil {
+			return err
 		}
 	}
+	return nil
 }
 
 // commitChunkBytes caps the rejected rows one Committed message carries.

@@ -7,6 +7,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -388,4 +390,82 @@ func serve(t *testing.T, c sdk.Connector, opts ...grpc.ServerOption) *grpc.Clien
 		srv.Stop()
 	})
 	return cc
+}
+
+// failingSink refuses the first batch it is given, after a pause long
+// enough for the batches sent behind it to be received and decoded.
+type failingSink struct{ sdk.Unimplemented }
+
+func (failingSink) Spec() sdk.Spec {
+	return sdk.Spec{Name: "failing", Version: "1", Capabilities: []sdk.Capability{sdk.CapSink}}
+}
+func (failingSink) Configure(context.Context, sdk.Values) sdk.Diagnostics { return nil }
+func (failingSink) OpenWriter(context.Context, sdk.WriteRequest) (sdk.Writer, error) {
+	return failingWriter{}, nil
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write(context.Context, arrow.RecordBatch) (sdk.WriteResult, error) {
+	time.Sleep(100 * time.Millisecond)
+	return sdk.WriteResult{}, fmt.Errorf("the disk is full")
+}
+func (failingWriter) Commit(context.Context) (sdk.CommitResult, error) {
+	return sdk.CommitResult{}, nil
+}
+func (failingWriter) Close(context.Context) error { return nil }
+
+// The plugin receives the next batch while its connector writes this one.
+// When the write fails, the batch read ahead is dropped, the engine gets
+// the connector's error, and neither side is left waiting on the other.
+func TestSinkFailingWithABatchReadAheadEndsTheStream(t *testing.T) {
+	for _, shm := range []bool{false, true} {
+		t.Run(fmt.Sprintf("shm=%v", shm), func(t *testing.T) {
+			client := sdktest.Pipe(t, failingSink{})
+			client.SharedMemory = shm
+			// The connection's own goroutines start with its first stream.
+			warm, err := client.OpenWriter(context.Background(), sdk.WriteRequest{Entity: "x", Schema: seqSchema})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := warm.Close(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond)
+			before := runtime.NumGoroutine()
+			w, err := client.OpenWriter(context.Background(), sdk.WriteRequest{Entity: "x", Schema: seqSchema})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pw := w.(pipelinedWriter)
+			for i := 0; i < 3; i++ {
+				rec := seqBatch(i)
+				err := pw.Send(context.Background(), rec)
+				rec.Release()
+				if err != nil {
+					break // the stream may already have ended with the failure
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err = pw.Await(ctx)
+			if err == nil || !strings.Contains(err.Error(), "the disk is full") {
+				t.Fatalf("Await = %v, want the sink's error", err)
+			}
+			closed := make(chan error, 1)
+			go func() { closed <- w.Close(context.Background()) }()
+			select {
+			case <-closed:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Close hung after the sink failed")
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if n := runtime.NumGoroutine(); n > before {
+				t.Fatalf("%d goroutines more than before the stream, after it ended", n-before)
+			}
+		})
+	}
 }
