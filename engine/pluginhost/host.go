@@ -212,7 +212,10 @@ func (h *Host) launch(ctx context.Context, name, path string, trust bool) (*rpc.
 	c.Name = name
 	c.Exited = client.Exited
 	c.IdleTimeout = h.IdleTimeout
-	c.SharedMemory = os.Getenv("SLUICE_SHM") == "1"
+	// Shared memory is on unless SLUICE_SHM=0: the flows measured use a
+	// tenth less CPU with it, for 16 MiB of shared pages per stream and
+	// direction (see rpc.Client.SharedMemory).
+	c.SharedMemory = os.Getenv("SLUICE_SHM") != "0"
 	spec, err := c.FetchSpec(ctx)
 	if err != nil {
 		return nil, err

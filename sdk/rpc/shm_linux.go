@@ -3,8 +3,12 @@
 package rpc
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 
@@ -17,7 +21,8 @@ const shmDir = "/dev/shm"
 // memory) readable only by this user. Its pages are populated up front:
 // faulting them in one by one on the first pass cost more than the copy.
 func newRing() (*ring, error) {
-	f, err := os.CreateTemp(shmDir, "sluice-ring-")
+	sweepStaleRings.Do(sweepRings)
+	f, err := os.CreateTemp(shmDir, fmt.Sprintf("sluice-ring-%d-", os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("create shared memory: %w", err)
 	}
@@ -61,6 +66,41 @@ func isRingName(name string) bool {
 
 // removeRingName removes the ring's name if the receiver has not.
 func removeRingName(name string) { os.Remove(name) }
+
+// sweepStaleRings runs sweepRings once per process.
+var sweepStaleRings sync.Once
+
+// sweepRings removes the rings of processes that no longer exist. A name
+// normally goes when the receiver maps it or the stream ends, but if
+// sender and receiver die together (a killed process group, the OOM
+// killer) the file would keep its 16 MiB of memory until reboot. Names
+// carry the creator's pid; a pid reused since only delays the sweep.
+func sweepRings() {
+	names, _ := filepath.Glob(filepath.Join(shmDir, "sluice-ring-*"))
+	for _, name := range names {
+		pid, ok := ringCreator(name)
+		if !ok || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			os.Remove(name)
+		}
+	}
+}
+
+// ringCreator is the pid in a ring's name, "sluice-ring-<pid>-<random>".
+func ringCreator(name string) (int, bool) {
+	rest, ok := strings.CutPrefix(filepath.Base(name), "sluice-ring-")
+	if !ok {
+		return 0, false
+	}
+	digits, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(digits)
+	return pid, err == nil && pid > 0
+}
 
 // body wraps the region [off, off+n) as an Arrow buffer whose release
 // hands the region back.
