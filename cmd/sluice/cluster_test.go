@@ -271,14 +271,7 @@ func TestClusterEventFlowHasOneOwnerAndIsTakenOver(t *testing.T) {
 	buildRedshiftPlugin(t)
 	pg := testPostgres(t)
 	stateDSN, dwDSN := pg.NewDatabase(t), pg.NewDatabase(t)
-	srv, err := s3test.Start()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("S3 test server: %v", err)
-		}
-		t.Skipf("no S3 test server: %v", err)
-	}
-	defer srv.Stop()
+	srv := startS3(t)
 	client := srv.Client()
 	if _, err := client.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String("drops")}); err != nil {
 		t.Fatal(err)
@@ -369,14 +362,7 @@ func TestClusterPartitionedRunSurvivesAKill(t *testing.T) {
 	buildRedshiftPlugin(t)
 	pg := testPostgres(t)
 	stateDSN, dwDSN := pg.NewDatabase(t), pg.NewDatabase(t)
-	srv, err := s3test.Start()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("S3 test server: %v", err)
-		}
-		t.Skipf("no S3 test server: %v", err)
-	}
-	defer srv.Stop()
+	srv := startS3(t)
 	client := srv.Client()
 	ctx := context.Background()
 	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bulk")}); err != nil {

@@ -23,14 +23,7 @@ import (
 // the Salesforce emulator.
 func TestCampaignLeadsFromS3(t *testing.T) {
 	buildSalesforcePlugin(t)
-	store, err := s3test.Start()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("S3 test server: %v", err)
-		}
-		t.Skipf("no S3 test server: %v", err)
-	}
-	defer store.Stop()
+	store := startS3(t)
 	emu, err := sfemu.New(sfemu.Options{Records: 3, Seed: 1})
 	if err != nil {
 		t.Fatal(err)

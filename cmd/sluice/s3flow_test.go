@@ -18,14 +18,7 @@ import (
 // TestCampaignFlowFromS3 runs flows/campaign-contacts-from-s3.hcl through
 // the CLI and both plugin processes against a real S3-protocol server.
 func TestCampaignFlowFromS3(t *testing.T) {
-	srv, err := s3test.Start()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("S3 test server: %v", err)
-		}
-		t.Skipf("no S3 test server: %v", err)
-	}
-	defer srv.Stop()
+	srv := startS3(t)
 	ctx := context.Background()
 	client := srv.Client()
 	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("campaigns")}); err != nil {
@@ -69,4 +62,20 @@ func TestCampaignFlowFromS3(t *testing.T) {
 	if strings.Contains(r.stdout+r.stderr+string(dead), s3test.SecretKey) {
 		t.Fatal("the secret access key appeared in the output")
 	}
+}
+
+// startS3 starts a real S3-protocol server (versitygw) for one test and
+// stops it when the test ends. Without one the test is skipped, except
+// under CI, where it fails.
+func startS3(t testing.TB) *s3test.Server {
+	t.Helper()
+	srv, err := s3test.Start()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("S3 test server: %v", err)
+		}
+		t.Skipf("no S3 test server: %v", err)
+	}
+	t.Cleanup(srv.Stop)
+	return srv
 }

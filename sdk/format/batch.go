@@ -104,19 +104,8 @@ func badValue(col *textColumn, v []byte) string {
 func (col *textColumn) alloc(mem memory.Allocator, n int) {
 	col.valid, col.bits = nil, nil
 	col.vals = memory.NewResizableBuffer(mem)
-	switch col.Kind {
-	case KindInt, KindFloat, KindTimestamp:
-		col.vals.Resize(arrow.Int64Traits.BytesRequired(n))
-		col.i64 = arrow.Int64Traits.CastFromBytes(col.vals.Bytes())
-	case KindDate:
-		col.vals.Resize(arrow.Int32Traits.BytesRequired(n))
-		col.i32 = arrow.Int32Traits.CastFromBytes(col.vals.Bytes())
-	case KindBool:
-		col.vals.Resize(int(bitutil.BytesForBits(int64(n))))
-		col.flag = col.vals.Bytes()
-	case KindString:
-		col.vals.Resize(arrow.Int32Traits.BytesRequired(n + 1))
-		col.i32 = arrow.Int32Traits.CastFromBytes(col.vals.Bytes())
+	col.sizeValues(n)
+	if col.Kind == KindString {
 		col.i32[0] = 0
 		col.data = memory.NewResizableBuffer(mem)
 		col.data.Reserve(max(col.dataHint+col.dataHint/8, n*8, 4096))
@@ -130,6 +119,12 @@ func (col *textColumn) grow(n int) {
 		col.valid.Resize(int(bitutil.BytesForBits(int64(n))))
 		col.bits = col.valid.Bytes()
 	}
+	col.sizeValues(n)
+}
+
+// sizeValues sizes the value buffer (offsets, for strings) for n rows,
+// keeping its contents, and points the column's typed view at it.
+func (col *textColumn) sizeValues(n int) {
 	switch col.Kind {
 	case KindInt, KindFloat, KindTimestamp:
 		col.vals.Resize(arrow.Int64Traits.BytesRequired(n))

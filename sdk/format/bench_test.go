@@ -4,20 +4,19 @@ import (
 	"bytes"
 	"context"
 	"io"
-	"strconv"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/sluice-dev/sluice/sdk"
 	"github.com/sluice-dev/sluice/sdk/format"
+	"github.com/sluice-dev/sluice/sdk/sdktest"
 )
 
 // benchCSVRows is the size of the benchmarks' input: about 50 MB of
-// contact-like CSV, the shape of sdktest.WriteBenchCSV, which the S3 copy
-// benchmark moves (that package is not imported: it pulls in sdk/rpc).
+// sdktest.WriteBenchCSV's contact-like CSV, which the S3 copy benchmark
+// moves.
 const benchCSVRows = 500_000
 
 var (
@@ -30,30 +29,9 @@ var (
 func benchCSV(b *testing.B) []byte {
 	b.Helper()
 	benchOnce.Do(func() {
-		countries := []string{"DE", "FR", "US", "GB", "JP", "BR"}
-		base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-		buf := []byte("id,qty,price,score,name,email,country,active,flagged,created\n")
+		buf := []byte(sdktest.BenchCSVColumns + "\n")
 		for i := 0; i < benchCSVRows; i++ {
-			buf = strconv.AppendInt(buf, int64(i), 10)
-			buf = append(buf, ',')
-			buf = strconv.AppendInt(buf, int64(i%1000), 10)
-			buf = append(buf, ',')
-			buf = strconv.AppendFloat(buf, float64(i%10000)/7, 'f', 2, 64)
-			buf = append(buf, ',')
-			buf = strconv.AppendFloat(buf, float64(i%97)*1.5, 'f', 1, 64)
-			buf = append(buf, ",customer-"...)
-			buf = strconv.AppendInt(buf, int64(i), 10)
-			buf = append(buf, ",User"...)
-			buf = strconv.AppendInt(buf, int64(i), 10)
-			buf = append(buf, "@Example.com,"...)
-			buf = append(buf, countries[i%len(countries)]...)
-			buf = append(buf, ',')
-			buf = strconv.AppendBool(buf, i%2 == 0)
-			buf = append(buf, ',')
-			buf = strconv.AppendBool(buf, i%3 == 0)
-			buf = append(buf, ',')
-			buf = base.Add(time.Duration(i)*time.Second).AppendFormat(buf, time.RFC3339)
-			buf = append(buf, '\n')
+			buf = sdktest.AppendBenchCSVRow(buf, i)
 		}
 		benchData = buf
 	})

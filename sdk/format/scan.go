@@ -147,18 +147,10 @@ func (s *csvScanner) next() ([][]byte, error) {
 			consumed = nl + 1
 		}
 		if s.quote == 0 || bytes.IndexByte(line, s.quote) < 0 {
-			s.start += consumed
-			s.recLine = s.line
-			s.line++
-			if len(line) > 0 && line[len(line)-1] == '\r' {
-				line = line[:len(line)-1]
+			if line, ok := s.takePlain(line, consumed); ok {
+				return s.split(line), nil
 			}
-			if len(line) == 0 {
-				continue
-			}
-			s.raw = line
-			s.anyQuoted = false
-			return s.split(line), nil
+			continue
 		}
 		fields, more, err := s.parseQuoted(data)
 		if more {
@@ -202,20 +194,29 @@ func (s *csvScanner) nextPlain() (line []byte, ok bool) {
 		if s.quote != 0 && bytes.IndexByte(line, s.quote) >= 0 {
 			return nil, false
 		}
-		s.start += nl + 1
-		s.recLine = s.line
-		s.line++
-		if len(line) > 0 && line[len(line)-1] == '\r' {
-			line = line[:len(line)-1]
+		if line, ok := s.takePlain(line, nl+1); ok {
+			return line, true
 		}
-		if len(line) == 0 {
-			continue
-		}
-		s.raw = line
-		s.anyQuoted = false
-		return line, true
 	}
 	return nil, false
+}
+
+// takePlain consumes a record without quotes: line, which with its line
+// end takes consumed bytes of the buffer. An empty line is consumed and
+// skipped (ok false).
+func (s *csvScanner) takePlain(line []byte, consumed int) (record []byte, ok bool) {
+	s.start += consumed
+	s.recLine = s.line
+	s.line++
+	if len(line) > 0 && line[len(line)-1] == '\r' {
+		line = line[:len(line)-1]
+	}
+	if len(line) == 0 {
+		return nil, false
+	}
+	s.raw = line
+	s.anyQuoted = false
+	return line, true
 }
 
 // oversized rejects the first line of a record that outgrew maxRecordBytes

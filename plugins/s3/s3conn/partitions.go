@@ -152,27 +152,7 @@ func (c *Connector) readPartition(ctx context.Context, req sdk.ReadRequest, out 
 	if err != nil {
 		return err
 	}
-	var bytesTotal, bytesDone int64
-	for _, o := range p.objects {
-		bytesTotal += o.size
-	}
-	err = c.readObjects(ctx, p, p.objects, proj, format.NormLimits(req.Limits), delivery{
-		batch: func(rec arrow.RecordBatch, current int64) error {
-			if err := out.Send(rec); err != nil {
-				return fmt.Errorf("send: %w", err)
-			}
-			return out.Progress(sdk.Progress{BytesRead: bytesDone + current, BytesTotal: bytesTotal})
-		},
-		reject: out.Reject,
-		done: func(i int) error {
-			bytesDone += p.objects[i].size
-			return nil
-		},
-	})
-	if err != nil {
-		return err
-	}
-	return out.Progress(sdk.Progress{BytesRead: bytesDone, BytesTotal: bytesTotal})
+	return c.readSending(ctx, p, p.objects, proj, req.Limits, out, nil)
 }
 
 // plan is the read plan the spec describes: its objects, its format and

@@ -428,12 +428,32 @@ func (c *Connector) Read(ctx context.Context, req sdk.ReadRequest, out sdk.Recor
 	delivered := make([]bool, len(todo))
 	mark := 0
 
+	return c.readSending(ctx, p, todo, proj, req.Limits, out, func(i int) error {
+		delivered[i] = true
+		advanced := false
+		for mark < len(byTime) && delivered[byTime[mark]] {
+			mark++
+			advanced = true
+		}
+		if advanced {
+			last := todo[byTime[mark-1]]
+			cp, _ := json.Marshal(position{LastModified: last.modified.UTC(), Key: last.key})
+			if err := out.Checkpoint(cp); err != nil {
+				return fmt.Errorf("checkpoint: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// readSending reads objs into out, reporting progress in bytes of the
+// objects, and calls afterObject (when set) once objs[i] is delivered.
+func (c *Connector) readSending(ctx context.Context, p *plan, objs []object, proj []int, limits sdk.Limits, out sdk.RecordSender, afterObject func(i int) error) error {
 	var bytesTotal, bytesDone int64
-	for _, o := range todo {
+	for _, o := range objs {
 		bytesTotal += o.size
 	}
-
-	err = c.readObjects(ctx, p, todo, proj, format.NormLimits(req.Limits), delivery{
+	err := c.readObjects(ctx, p, objs, proj, format.NormLimits(limits), delivery{
 		batch: func(rec arrow.RecordBatch, current int64) error {
 			if err := out.Send(rec); err != nil {
 				return fmt.Errorf("send: %w", err)
@@ -442,21 +462,11 @@ func (c *Connector) Read(ctx context.Context, req sdk.ReadRequest, out sdk.Recor
 		},
 		reject: out.Reject,
 		done: func(i int) error {
-			bytesDone += todo[i].size
-			delivered[i] = true
-			advanced := false
-			for mark < len(byTime) && delivered[byTime[mark]] {
-				mark++
-				advanced = true
+			bytesDone += objs[i].size
+			if afterObject == nil {
+				return nil
 			}
-			if advanced {
-				last := todo[byTime[mark-1]]
-				cp, _ := json.Marshal(position{LastModified: last.modified.UTC(), Key: last.key})
-				if err := out.Checkpoint(cp); err != nil {
-					return fmt.Errorf("checkpoint: %w", err)
-				}
-			}
-			return nil
+			return afterObject(i)
 		},
 	})
 	if err != nil {

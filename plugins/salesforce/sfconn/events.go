@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -772,30 +771,6 @@ func (s *subscription) resyncSince(ctx context.Context, pos eventPosition, r *re
 	}
 	s.log.Warn("re-read the records changed while events were missing", "object", s.obj.Name, "updated", n, "deleted", d)
 	return s.flush(pos)
-}
-
-// queryEach pages through a SOQL query's records.
-func (c *Connector) queryEach(ctx context.Context, path, soql string, each func(map[string]json.RawMessage) error) error {
-	q := url.Values{"q": {soql}}
-	for {
-		var page struct {
-			Done           bool                         `json:"done"`
-			NextRecordsURL string                       `json:"nextRecordsUrl"`
-			Records        []map[string]json.RawMessage `json:"records"`
-		}
-		if err := c.cl.doJSON(ctx, request{method: "GET", path: path, query: q}, &page); err != nil {
-			return err
-		}
-		for _, rec := range page.Records {
-			if err := each(rec); err != nil {
-				return err
-			}
-		}
-		if page.Done || page.NextRecordsURL == "" {
-			return nil
-		}
-		path, q = page.NextRecordsURL, nil
-	}
 }
 
 func (s *subscription) builder() *array.RecordBuilder {

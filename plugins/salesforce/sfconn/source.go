@@ -281,8 +281,18 @@ func (c *Connector) readREST(ctx context.Context, soql string, deleted bool, e *
 	if deleted {
 		path = "queryAll"
 	}
-	q := url.Values{"q": {soql}}
 	row := make([]cell, len(e.qfields))
+	return c.queryEach(ctx, path, soql, func(rec map[string]json.RawMessage) error {
+		for i, f := range e.qfields {
+			row[i] = jsonCell(rec[f.Name])
+		}
+		return e.add(row)
+	})
+}
+
+// queryEach pages through a SOQL query's records.
+func (c *Connector) queryEach(ctx context.Context, path, soql string, each func(map[string]json.RawMessage) error) error {
+	q := url.Values{"q": {soql}}
 	for {
 		var page struct {
 			Done           bool                         `json:"done"`
@@ -293,10 +303,7 @@ func (c *Connector) readREST(ctx context.Context, soql string, deleted bool, e *
 			return err
 		}
 		for _, rec := range page.Records {
-			for i, f := range e.qfields {
-				row[i] = jsonCell(rec[f.Name])
-			}
-			if err := e.add(row); err != nil {
+			if err := each(rec); err != nil {
 				return err
 			}
 		}

@@ -553,16 +553,7 @@ func (s *Server) undelete(ids []string, tx *changeTxn) error {
 		if n == "" {
 			return fmt.Errorf("MALFORMED_ID: %q is not an id", id)
 		}
-		var t *table
-		for _, tt := range s.tables {
-			if tt.obj.prefix == n[:3] {
-				t = tt
-			}
-		}
-		var r *record
-		if t != nil {
-			r = t.get(n)
-		}
+		t, r := s.recordByID(n)
 		switch {
 		case r == nil:
 			return fmt.Errorf("INVALID_CROSS_REFERENCE_KEY: no record %s", n)

@@ -873,6 +873,20 @@ func (s *Server) writeCollectionResults(c *reqCtx, ops []plannedOp, allOrNone, w
 	writeJSON(c.w, 200, results)
 }
 
+// recordByID finds the record with normalized id n in the table its key
+// prefix names; r is nil when there is none (t may still be found).
+func (s *Server) recordByID(n string) (t *table, r *record) {
+	for _, tt := range s.tables {
+		if tt.obj.prefix == n[:3] {
+			t = tt
+		}
+	}
+	if t != nil {
+		r = t.get(n)
+	}
+	return t, r
+}
+
 func (s *Server) collectionsDelete(c *reqCtx) {
 	q := c.r.URL.Query()
 	idList := q.Get("ids")
@@ -898,16 +912,7 @@ func (s *Server) collectionsDelete(c *reqCtx) {
 			op.err = dmlErr("MALFORMED_ID", "malformed id "+id)
 			continue
 		}
-		var t *table
-		for _, tt := range s.tables {
-			if tt.obj.prefix == n[:3] {
-				t = tt
-			}
-		}
-		var r *record
-		if t != nil {
-			r = t.get(n)
-		}
+		t, r := s.recordByID(n)
 		if r == nil {
 			op.err = dmlErr("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id")
 			continue
