@@ -41,12 +41,19 @@ func benchFlow(in, out string) *plan.Flow {
 // throughput of each and their ratio from the same run. Target: ≥ 0.9.
 //
 // It also reports the CPU each mode spends per million rows, plugin
-// processes included (Linux only), since on a machine with few cores the
-// ratio follows the boundary's CPU cost. To see where it goes, add
+// processes included, and the time their threads waited for a CPU (run-
+// queue delay, summed over threads, per run; Linux only), since on a
+// machine with few cores the ratio follows the boundary's CPU cost.
+// SLUICE_BOUNDARY_ROWS changes the rows per run (default 1M); per-run
+// costs weigh less in larger runs. GOGC=100 runs the plugins at Go's
+// default instead of serve.PluginGCPercent. To see where it goes, add
 // -cpuprofile for the engine and SLUICE_PLUGIN_CPUPROFILE=/tmp/plugin-%p.prof
 // for the plugin processes (sdk/serve writes one per process).
 func BenchmarkPluginBoundary(b *testing.B) {
-	const rows = 1_000_000
+	rows := 1_000_000
+	if n, err := strconv.Atoi(os.Getenv("SLUICE_BOUNDARY_ROWS")); err == nil && n > 0 {
+		rows = n
+	}
 	dir := b.TempDir()
 	in := filepath.Join(dir, "in.csv")
 	if err := sdktest.WriteBenchCSV(in, rows); err != nil {
@@ -58,7 +65,7 @@ func BenchmarkPluginBoundary(b *testing.B) {
 	inproc.RegisterInProcess("file", func() sdk.Connector { return fileconn.New() })
 
 	cpuOK := true
-	run := func(host *pluginhost.Host, i int) (wall, cpu time.Duration) {
+	run := func(host *pluginhost.Host, i int) (wall, cpu, waited time.Duration) {
 		out := filepath.Join(dir, "out", strconv.Itoa(i))
 		p, diags := engine.Prepare(context.Background(), benchFlow(in, out), engine.Options{Host: host})
 		if diags.HasErrors() {
@@ -66,27 +73,29 @@ func BenchmarkPluginBoundary(b *testing.B) {
 		}
 		// Starting the plugin processes (~20 ms each) is not throughput.
 		cpu0, ok0 := processCPU()
+		wait0 := runQueueDelay()
 		start := time.Now()
 		res := p.Run(context.Background(), engine.RunOptions{})
 		if res.Err != nil {
 			b.Fatal(res.Err)
 		}
-		if res.Stats.RecordsRead != rows {
+		if res.Stats.RecordsRead != int64(rows) {
 			b.Fatalf("read %d rows", res.Stats.RecordsRead)
 		}
 		wall = time.Since(start)
 		cpu1, ok1 := processCPU()
+		waited = runQueueDelay() - wait0
 		cpuOK = cpuOK && ok0 && ok1
 		os.RemoveAll(out)
-		return wall, cpu1 - cpu0
+		return wall, cpu1 - cpu0, waited
 	}
-	var tPlugin, tInproc, cPlugin, cInproc time.Duration
+	var tPlugin, tInproc, cPlugin, cInproc, qPlugin, qInproc time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		w, c := run(inproc, 2*i)
-		tInproc, cInproc = tInproc+w, cInproc+c
-		w, c = run(plugins, 2*i+1)
-		tPlugin, cPlugin = tPlugin+w, cPlugin+c
+		w, c, q := run(inproc, 2*i)
+		tInproc, cInproc, qInproc = tInproc+w, cInproc+c, qInproc+q
+		w, c, q = run(plugins, 2*i+1)
+		tPlugin, cPlugin, qPlugin = tPlugin+w, cPlugin+c, qPlugin+q
 	}
 	n := float64(b.N * rows)
 	b.ReportMetric(n/tPlugin.Seconds(), "plugin_rows/s")
@@ -95,27 +104,62 @@ func BenchmarkPluginBoundary(b *testing.B) {
 	if cpuOK {
 		b.ReportMetric(cPlugin.Seconds()/n*1e6, "plugin_cpu-s/Mrows")
 		b.ReportMetric(cInproc.Seconds()/n*1e6, "inproc_cpu-s/Mrows")
+		b.ReportMetric(qPlugin.Seconds()/float64(b.N), "plugin_runq-s/run")
+		b.ReportMetric(qInproc.Seconds()/float64(b.N), "inproc_runq-s/run")
 	}
+}
+
+// processPIDs are this process ("self") and its live children, the
+// plugin processes; false when the children cannot be listed.
+func processPIDs() ([]string, bool) {
+	pids := []string{"self"}
+	tasks, _ := filepath.Glob("/proc/self/task/*/children")
+	for _, t := range tasks {
+		kids, err := os.ReadFile(t)
+		if err != nil {
+			return nil, false
+		}
+		pids = append(pids, strings.Fields(string(kids))...)
+	}
+	return pids, true
+}
+
+// runQueueDelay is how long the threads of this process and its children
+// have waited runnable for a CPU: the second field of each thread's
+// /proc/<pid>/task/<tid>/schedstat, in nanoseconds (zero without it).
+func runQueueDelay() time.Duration {
+	var total time.Duration
+	pids, _ := processPIDs()
+	for _, pid := range pids {
+		stats, _ := filepath.Glob("/proc/" + pid + "/task/*/schedstat")
+		for _, path := range stats {
+			stat, err := os.ReadFile(path)
+			if err != nil {
+				continue // the thread has ended
+			}
+			if f := strings.Fields(string(stat)); len(f) >= 2 {
+				ns, _ := strconv.ParseInt(f[1], 10, 64)
+				total += time.Duration(ns)
+			}
+		}
+	}
+	return total
 }
 
 // processCPU is the CPU time this process and its live children (the
 // plugin processes) have used, read from /proc; false where there is none.
 func processCPU() (time.Duration, bool) {
-	total, ok := procCPU("self")
+	pids, ok := processPIDs()
 	if !ok {
 		return 0, false
 	}
-	tasks, _ := filepath.Glob("/proc/self/task/*/children")
-	for _, t := range tasks {
-		kids, err := os.ReadFile(t)
-		if err != nil {
-			return 0, false
+	var total time.Duration
+	for i, pid := range pids {
+		d, ok := procCPU(pid)
+		if !ok && i == 0 {
+			return 0, false // no /proc/self: a child may just have exited
 		}
-		for _, pid := range strings.Fields(string(kids)) {
-			if d, ok := procCPU(pid); ok {
-				total += d
-			}
-		}
+		total += d
 	}
 	return total, true
 }

@@ -21,7 +21,7 @@ import (
 // unless $GOGC sets one. A plugin's heap is mostly batches in flight,
 // allocated and dropped at the rate rows pass, over little that lives
 // long; at Go's default of 100 it collects every few batches. At 300 the
-// boundary benchmark's plugin flow spends 3-7% less CPU, and the 10M-row
+// boundary benchmark's plugin flow spent 2-7% less CPU, and the 10M-row
 // local flow ran at 3.6M rows/s instead of 3.1M with the same peak memory
 // (≈ 116 MB at 1M rows, ≈ 131 MB at 10M, engine and plugins together).
 const PluginGCPercent = 300
