@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -107,8 +108,15 @@ func (f *faultConn) Spec() sdk.Spec {
 	return sdk.Spec{Name: "fault", Version: "0.0.1", Capabilities: []sdk.Capability{sdk.CapSource}}
 }
 func (f *faultConn) Configure(context.Context, sdk.Values) sdk.Diagnostics { return nil }
-func (f *faultConn) DescribeEntity(context.Context, sdk.DescribeRequest) (sdk.Entity, error) {
-	return sdk.Entity{Name: "fault", Schema: sdktest.TenColumnSchema}, nil
+
+// DescribeEntity names the entity "fault", or, asked for "pid", after the
+// plugin's process id, so tests can tell which process served them.
+func (f *faultConn) DescribeEntity(_ context.Context, req sdk.DescribeRequest) (sdk.Entity, error) {
+	name := "fault"
+	if req.Entity == "pid" {
+		name = strconv.Itoa(os.Getpid())
+	}
+	return sdk.Entity{Name: name, Schema: sdktest.TenColumnSchema}, nil
 }
 
 func (f *faultConn) Read(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSender) error {

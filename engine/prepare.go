@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"strings"
+	"sync/atomic"
 
 	"github.com/agext/levenshtein"
 	"github.com/apache/arrow-go/v18/arrow"
@@ -15,6 +16,7 @@ import (
 	"github.com/sluice-dev/sluice/engine/pluginhost"
 	"github.com/sluice-dev/sluice/engine/transform"
 	"github.com/sluice-dev/sluice/sdk"
+	"github.com/sluice-dev/sluice/sdk/rpc"
 )
 
 // Options configure how flows are prepared and run.
@@ -44,6 +46,8 @@ type Prepared struct {
 	SourceFilters []sdk.Predicate
 	Sinks         []*PreparedSink
 	opts          Options
+	opened        *connectors
+	pluginFailed  atomic.Bool
 }
 
 // PreparedSink is one configured sink of a prepared flow.
@@ -69,14 +73,43 @@ func (s *PreparedSink) Label() string {
 
 // Prepare opens and checks everything flow needs. Problems are returned as
 // diagnostics placed on the flow file wherever the engine can tell where.
+// Close the prepared flow when done with it, so its connectors go back to
+// the host.
 func Prepare(ctx context.Context, flow *plan.Flow, opts Options) (*Prepared, hcl.Diagnostics) {
 	if opts.Host == nil {
 		opts.Host = &pluginhost.Host{}
 	}
+	opened := &connectors{host: opts.Host}
+	p, diags := prepare(ctx, flow, opts, opened)
+	if p == nil {
+		// What failed may be the plugin itself: do not keep it.
+		opened.release(false)
+		return nil, diags
+	}
+	p.opened = opened
+	return p, diags
+}
+
+// Close gives the flow's connectors back to the plugin host, to wait in its
+// pool for the next run unless a run saw a plugin fail. The prepared flow
+// cannot run afterwards.
+func (p *Prepared) Close() {
+	p.opened.release(!p.pluginFailed.Load())
+}
+
+// notePluginFailure remembers a run's plugin crash or silence, so Close
+// does not keep that plugin for another run.
+func (p *Prepared) notePluginFailure(err error) {
+	var pf *rpc.PluginFailure
+	if errors.As(err, &pf) {
+		p.pluginFailed.Store(true)
+	}
+}
+
+func prepare(ctx context.Context, flow *plan.Flow, opts Options, opened *connectors) (*Prepared, hcl.Diagnostics) {
 	p := &Prepared{Flow: flow, opts: opts}
 	var diags hcl.Diagnostics
 
-	opened := connectors{host: opts.Host}
 	src, ds := opened.open(ctx, &flow.Source.Endpoint, "source")
 	diags = append(diags, ds...)
 	if diags.HasErrors() {
@@ -227,6 +260,19 @@ func checkWrite(ctx context.Context, s *PreparedSink, flow string, tasks []plan.
 type connectors struct {
 	host  *pluginhost.Host
 	byUse map[string]sdk.Connector
+	// acquired lists every connector taken from the host, configured or not.
+	acquired []sdk.Connector
+}
+
+// release gives every connector back to the host, once.
+func (c *connectors) release(reusable bool) {
+	if c == nil {
+		return
+	}
+	for _, conn := range c.acquired {
+		c.host.Release(conn, reusable)
+	}
+	c.acquired, c.byUse = nil, nil
 }
 
 func (c *connectors) open(ctx context.Context, e *plan.Endpoint, role string) (sdk.Connector, hcl.Diagnostics) {
@@ -238,6 +284,9 @@ func (c *connectors) open(ctx context.Context, e *plan.Endpoint, role string) (s
 		return conn, nil
 	}
 	conn, diags := openEndpoint(ctx, c.host, e, role)
+	if conn != nil {
+		c.acquired = append(c.acquired, conn)
+	}
 	if conn != nil && !diags.HasErrors() {
 		if c.byUse == nil {
 			c.byUse = map[string]sdk.Connector{}
@@ -250,7 +299,13 @@ func (c *connectors) open(ctx context.Context, e *plan.Endpoint, role string) (s
 // openEndpoint starts an endpoint's connector and configures it with its
 // connection block.
 func openEndpoint(ctx context.Context, host *pluginhost.Host, e *plan.Endpoint, role string) (sdk.Connector, hcl.Diagnostics) {
-	conn, err := host.Open(ctx, e.Type, e.Plugin)
+	var config sdk.Values
+	rng := e.Range
+	if e.Connection != nil {
+		config = e.Connection.Values
+		rng = e.Connection.Range
+	}
+	conn, configured, err := host.Acquire(ctx, e.Type, e.Plugin, config)
 	if err != nil {
 		summary := "Cannot start the " + e.Type + " connector"
 		switch {
@@ -261,14 +316,8 @@ func openEndpoint(ctx context.Context, host *pluginhost.Host, e *plan.Endpoint, 
 		}
 		return nil, hcl.Diagnostics{errorAt(e.Range, summary, err.Error())}
 	}
-	var config sdk.Values
-	rng := e.Range
-	if e.Connection != nil {
-		config = e.Connection.Values
-		rng = e.Connection.Range
-	}
 	var diags hcl.Diagnostics
-	for _, d := range conn.Configure(ctx, config) {
+	for _, d := range configured {
 		sev := hcl.DiagError
 		if d.Severity == sdk.SeverityWarning {
 			sev = hcl.DiagWarning

@@ -214,6 +214,7 @@ func (p *Prepared) Run(ctx context.Context, ro RunOptions) *RunResult {
 	r.stop = ro.Stop
 	r.partition = ro.Partition
 	err := r.execute(ctx)
+	p.notePluginFailure(err)
 	stopProgress()
 	if cerr := r.dead.close(); err == nil && cerr != nil {
 		err = cerr

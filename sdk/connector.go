@@ -19,6 +19,11 @@ type Connector interface {
 	// Configure receives the evaluated connection block. Problems with
 	// individual attributes are reported as diagnostics carrying the
 	// attribute path, so the engine can point at the flow file.
+	//
+	// It may be called again on a running connector: a daemon keeps plugin
+	// processes between runs and configures them before each. A later
+	// call replaces what an earlier one set up (clients, caches, tokens),
+	// so each run starts as it would in a new process.
 	Configure(ctx context.Context, config Values) Diagnostics
 }
 

@@ -21,13 +21,14 @@ import (
 	"github.com/sluice-dev/sluice/engine/cluster"
 	"github.com/sluice-dev/sluice/engine/daemon"
 	"github.com/sluice-dev/sluice/engine/plan"
+	"github.com/sluice-dev/sluice/engine/pluginhost"
 	"github.com/sluice-dev/sluice/engine/state"
 	"github.com/sluice-dev/sluice/sdk"
 )
 
 func newServeCommand(g *globals) *cobra.Command {
 	var flowsDir, statePath, addr, token string
-	var drain, lease time.Duration
+	var drain, lease, warm time.Duration
 	var maxFailures, workers int
 	var instance string
 	c := &cobra.Command{
@@ -58,6 +59,13 @@ func newServeCommand(g *globals) *cobra.Command {
 			}
 			defer store.Close()
 
+			// One pool for the daemon's life: each run's host (new, so a
+			// changed lock file applies) takes its plugins from it and gives
+			// them back warm.
+			if warm > 0 {
+				g.pool = &pluginhost.Pool{Idle: warm}
+				defer g.pool.Close()
+			}
 			opts := daemon.Options{
 				Dir: flowsDir, Loader: g.daemonLoader(ctx), Store: store, Logger: log,
 				Runner:      daemon.EngineRunner(g.daemonPreparer(), filepath.Join(g.stateDir, "dead-letter")),
@@ -120,6 +128,7 @@ func newServeCommand(g *globals) *cobra.Command {
 	f.StringVar(&instance, "instance", os.Getenv("SLUICE_INSTANCE"), "with a PostgreSQL state: this daemon's name in the cluster (default host-pid); also $SLUICE_INSTANCE")
 	f.DurationVar(&lease, "lease", time.Minute, "with a PostgreSQL state: how long a daemon cut off from PostgreSQL keeps its runs before the others take them over (a killed daemon's are taken over within seconds)")
 	f.IntVar(&workers, "workers", 4, "with a PostgreSQL state: how many runs and run parts this daemon works at once")
+	f.DurationVar(&warm, "plugin-keep-warm", pluginhost.DefaultPoolIdle, "keep a plugin process running this long after a run, for the next run of the same connection (0: a new process per run)")
 	f.IntVar(&maxFailures, "max-failures", 0, "deactivate a flow after this many consecutive failed runs (0: never), unless its trigger sets max_failures")
 	addVarFlags(c, g)
 	return c
@@ -168,7 +177,12 @@ func (g *globals) daemonLoader(ctx context.Context) daemon.Loader {
 			if bad[f.File] {
 				continue
 			}
-			_, ds := engine.Prepare(ctx, f, engine.Options{Host: host})
+			// Preparing starts the flow's plugins: given back, they wait in
+			// the pool for the flow's first run.
+			p, ds := engine.Prepare(ctx, f, engine.Options{Host: host})
+			if p != nil {
+				p.Close()
+			}
 			diags = append(diags, ds...)
 		}
 		return cfg, diags
@@ -190,7 +204,8 @@ func (g *globals) daemonPartitioner() daemon.Partitioner {
 	}
 }
 
-// daemonPreparer starts a plugin host for each run, stopped when it ends.
+// daemonPreparer makes a plugin host for each run; when the run ends its
+// plugins go back to the daemon's pool (or stop, without one).
 func (g *globals) daemonPreparer() daemon.Preparer {
 	return func(ctx context.Context, f *plan.Flow, opts engine.Options) (*engine.Prepared, func(), hcl.Diagnostics) {
 		host, err := g.host()
@@ -199,7 +214,12 @@ func (g *globals) daemonPreparer() daemon.Preparer {
 		}
 		opts.Host = host
 		p, diags := engine.Prepare(ctx, f, opts)
-		return p, host.Close, diags
+		return p, func() {
+			if p != nil {
+				p.Close()
+			}
+			host.Close()
+		}, diags
 	}
 }
 

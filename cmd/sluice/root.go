@@ -35,6 +35,9 @@ type globals struct {
 	varFiles   []string
 	stateDir   string
 	idle       time.Duration
+	// pool keeps plugin processes between the runs of a daemon; nil
+	// elsewhere, where every command starts its own.
+	pool *pluginhost.Pool
 }
 
 func newRootCommand() *cobra.Command {
@@ -94,6 +97,7 @@ func (g *globals) host() (*pluginhost.Host, error) {
 		Lock:          lock,
 		AllowUnlocked: g.devPlugins,
 		IdleTimeout:   g.idle,
+		Pool:          g.pool,
 	}, nil
 }
 

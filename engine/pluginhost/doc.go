@@ -2,9 +2,12 @@
 // hands the engine an sdk.Connector for each, whether it runs in a child
 // process (the shipped connectors) or in-process (tests, benchmarks).
 //
-// Start with [Host]: [Host.Open] starts one connector, [Host.Spec] reads a
-// connector's spec for the flow loader, [Host.Installed] lists what is
-// found. Plugins are executables named sluice-plugin-<name>, looked up at a
+// Start with [Host]: [Host.Acquire] starts and configures a connector for a
+// run and [Host.Release] gives it back, [Host.Open] starts one for a
+// command, [Host.Spec] reads a connector's spec for the flow loader,
+// [Host.Installed] lists what is found. A [Pool] shared by hosts keeps
+// released plugin processes running for the next run of the same
+// connection; `sluice serve` uses one. Plugins are executables named sluice-plugin-<name>, looked up at a
 // path the flow names, then next to the sluice binary, then in each
 // directory of $SLUICE_PLUGIN_PATH.
 //

@@ -38,10 +38,13 @@ type Host struct {
 	AllowUnlocked bool
 	// IdleTimeout bounds the silence of a plugin stream (0: rpc default).
 	IdleTimeout time.Duration
+	// Pool, when set, keeps the processes given back with Release running
+	// for later Acquires, of this host or another sharing the pool.
+	Pool *Pool
 
 	mu        sync.Mutex
 	inProcess map[string]func() sdk.Connector
-	clients   []*plugin.Client
+	procs     []*process // started or taken from the pool, not yet given back
 	specs     map[string]sdk.Spec
 }
 
@@ -155,23 +158,94 @@ func (h *Host) Installed() ([]Installed, error) {
 // Open starts connector name and returns it, not yet configured. The
 // connector lives until Close.
 func (h *Host) Open(ctx context.Context, name, explicit string) (sdk.Connector, error) {
-	h.mu.Lock()
-	factory := h.inProcess[name]
-	h.mu.Unlock()
-	if factory != nil && explicit == "" {
+	if factory := h.inProcessFactory(name, explicit); factory != nil {
 		return factory(), nil
 	}
 	path, err := h.Find(name, explicit)
 	if err != nil {
 		return nil, err
 	}
-	return h.launch(ctx, name, path, false)
+	p, err := h.launch(ctx, name, path, false)
+	if err != nil {
+		return nil, err
+	}
+	return p.conn, nil
+}
+
+func (h *Host) inProcessFactory(name, explicit string) func() sdk.Connector {
+	if explicit != "" {
+		return nil
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.inProcess[name]
+}
+
+// Acquire returns connector name configured with config, for one run:
+// a process from the pool when one started earlier for the same executable,
+// lock entry and configuration waits there, else a new one. Configure runs
+// either way, so a reused process holds exactly the configuration it is
+// given, as a new one would. Give the connector back with Release when the
+// run is over; until then it lives at most until Close.
+func (h *Host) Acquire(ctx context.Context, name, explicit string, config sdk.Values) (sdk.Connector, sdk.Diagnostics, error) {
+	if factory := h.inProcessFactory(name, explicit); factory != nil {
+		conn := factory()
+		return conn, conn.Configure(ctx, config), nil
+	}
+	path, err := h.Find(name, explicit)
+	if err != nil {
+		return nil, nil, err
+	}
+	var key string
+	exe, err := os.Stat(path)
+	if err == nil && h.Pool != nil {
+		key = h.poolKey(name, path, exe, config)
+	}
+	if key != "" {
+		if p := h.Pool.take(key, exe); p != nil {
+			h.mu.Lock()
+			h.procs = append(h.procs, p)
+			h.mu.Unlock()
+			return p.conn, p.conn.Configure(ctx, config), nil
+		}
+	}
+	p, err := h.launch(ctx, name, path, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	p.key, p.exe = key, exe
+	return p.conn, p.conn.Configure(ctx, config), nil
+}
+
+// Release gives back a connector Acquire returned, once its run is over.
+// reusable says the run saw nothing wrong with the plugin (no crash, no
+// silence, no broken stream); the process then waits in the pool, if the
+// host has one, for the next run of the same connection. Otherwise it
+// stops. In-process connectors have nothing to give back.
+func (h *Host) Release(conn sdk.Connector, reusable bool) {
+	h.mu.Lock()
+	var p *process
+	for i, q := range h.procs {
+		if sdk.Connector(q.conn) == conn {
+			p = q
+			h.procs = append(h.procs[:i:i], h.procs[i+1:]...)
+			break
+		}
+	}
+	h.mu.Unlock()
+	switch {
+	case p == nil:
+	case reusable && p.key != "" && h.Pool != nil:
+		h.Pool.put(p)
+	default:
+		p.stop()
+	}
 }
 
 // launch starts the executable at path. Unless unlocked runs are allowed
 // (or trust is being established by `plugins lock`), its checksum must match
 // the lock file, and go-plugin checks it again right before exec.
-func (h *Host) launch(ctx context.Context, name, path string, trust bool) (*rpc.Client, error) {
+func (h *Host) launch(ctx context.Context, name, path string, trust bool) (*process, error) {
 	if !h.AllowUnlocked && !trust {
 		lock := h.Lock
 		if lock == nil {
@@ -194,8 +268,9 @@ func (h *Host) launch(ctx context.Context, name, path string, trust bool) (*rpc.
 		StartTimeout:     30 * time.Second,
 		Managed:          true,
 	})
+	p := &process{name: name, client: client}
 	h.mu.Lock()
-	h.clients = append(h.clients, client)
+	h.procs = append(h.procs, p)
 	h.mu.Unlock()
 	conn, err := client.Client()
 	if err != nil {
@@ -223,7 +298,8 @@ func (h *Host) launch(ctx context.Context, name, path string, trust bool) (*rpc.
 	if spec.Name != name {
 		return nil, fmt.Errorf("plugin at %s calls itself %q, but it was started for the %s connector", path, spec.Name, name)
 	}
-	return c, nil
+	p.conn = c
+	return p, nil
 }
 
 // Spec returns connector name's spec, starting it once if needed.
@@ -259,25 +335,21 @@ func (h *Host) LockInstalled(ctx context.Context, path string) (*LockFile, error
 	}
 	lf := &LockFile{Path: path, Plugins: map[string]LockedPlugin{}}
 	for _, in := range installed {
-		c, err := h.launch(ctx, in.Name, in.Path, true)
+		p, err := h.launch(ctx, in.Name, in.Path, true)
 		if err != nil {
 			return nil, err
 		}
-		lf.Plugins[in.Name] = LockedPlugin{Name: in.Name, Version: c.Spec().Version, SHA256: in.SHA256}
+		lf.Plugins[in.Name] = LockedPlugin{Name: in.Name, Version: p.conn.Spec().Version, SHA256: in.SHA256}
 	}
 	return lf, lf.Write()
 }
 
-// Close stops every plugin process this host started.
+// Close stops every plugin process this host started or took from the
+// pool and has not given back.
 func (h *Host) Close() {
 	h.mu.Lock()
-	clients := h.clients
-	h.clients = nil
+	procs := h.procs
+	h.procs = nil
 	h.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, c := range clients {
-		wg.Add(1)
-		go func() { defer wg.Done(); c.Kill() }()
-	}
-	wg.Wait()
+	stopAll(procs)
 }

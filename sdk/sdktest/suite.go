@@ -87,9 +87,19 @@ func Run(t *testing.T, s Suite) {
 				}
 				return c
 			}
+			// A daemon configures a kept plugin process again before each
+			// run; the connector must work as if new.
+			reconfigured := func(t *testing.T) sdk.Connector {
+				c := open(t)
+				if err := c.Configure(context.Background(), s.Config).Err(); err != nil {
+					t.Fatalf("Configure, a second time: %v", err)
+				}
+				return c
+			}
 			t.Run("spec", func(t *testing.T) { checkSpec(t, tr.open(t), s) })
 			if s.Source != nil {
 				t.Run("source/describe-and-read", func(t *testing.T) { checkRead(t, open(t), s.Source) })
+				t.Run("source/read-after-reconfigure", func(t *testing.T) { checkRead(t, reconfigured(t), s.Source) })
 				t.Run("source/batch-caps", func(t *testing.T) { checkCaps(t, open(t), s.Source) })
 				t.Run("source/projection", func(t *testing.T) { checkProjection(t, open(t), s.Source) })
 				t.Run("source/cancellation", func(t *testing.T) { checkReadCancel(t, open(t), s.Source) })
@@ -99,6 +109,7 @@ func Run(t *testing.T, s Suite) {
 			}
 			if s.Sink != nil {
 				t.Run("sink/write-commit", func(t *testing.T) { checkWrite(t, open(t), s.Sink) })
+				t.Run("sink/write-after-reconfigure", func(t *testing.T) { checkWrite(t, reconfigured(t), s.Sink) })
 				t.Run("sink/close-without-commit", func(t *testing.T) { checkAbort(t, open(t), s.Sink) })
 				t.Run("sink/large-batch", func(t *testing.T) { checkLarge(t, open(t), s.Sink) })
 				t.Run("sink/cancellation", func(t *testing.T) { checkWriteCancel(t, open(t), s.Sink) })

@@ -1,0 +1,152 @@
+package engine_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/sluice-dev/sluice/engine"
+	"github.com/sluice-dev/sluice/engine/plan"
+	"github.com/sluice-dev/sluice/engine/pluginhost"
+	"github.com/sluice-dev/sluice/sdk"
+)
+
+// pidFlow reads the fault plugin, whose entity is named after the process
+// serving it, through a connection with the given secret.
+func pidFlow(t *testing.T, secret string) *plan.Flow {
+	src := source("fault", "pid", nil)
+	src.Connection = &plan.Connection{Type: "fault", Name: "main", Values: sdk.Values{"secret": secret}}
+	return &plan.Flow{Name: "pid", Source: src, Sinks: []*plan.Sink{fileSink(t.TempDir(), "csv")}}
+}
+
+// runOnce prepares and runs f on host, closes it, and returns the pid of
+// the plugin process that served it.
+func runOnce(t *testing.T, host *pluginhost.Host, f *plan.Flow) (int, *engine.RunResult) {
+	t.Helper()
+	p := prepare(t, host, f, engine.Options{})
+	pid, err := strconv.Atoi(p.SourceEntity.Name)
+	if err != nil {
+		t.Fatalf("entity %q is not a pid", p.SourceEntity.Name)
+	}
+	res := p.Run(context.Background(), engine.RunOptions{})
+	p.Close()
+	return pid, res
+}
+
+func alive(pid int) bool { return !errors.Is(syscall.Kill(pid, 0), syscall.ESRCH) }
+
+// waitGone waits for a process to end; a stopped plugin is reaped by its
+// host, so kill(pid, 0) fails once it is.
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); alive(pid); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("plugin process %d still runs", pid)
+		}
+	}
+}
+
+func TestPoolServesTheNextRunOfTheSameConnectionFromTheSameProcess(t *testing.T) {
+	t.Setenv("SLUICE_FAULT_MODE", "log") // one batch of 100 rows
+	pool := &pluginhost.Pool{}
+	t.Cleanup(pool.Close)
+	host := newHost(t, nil)
+	host.Pool = pool
+
+	first, res := runOnce(t, host, pidFlow(t, "s1"))
+	if res.Err != nil || res.Stats.RecordsWritten != 100 {
+		t.Fatalf("first run: %v, %d records written", res.Err, res.Stats.RecordsWritten)
+	}
+	// The fault source and the file sink.
+	if pool.Waiting() != 2 || !alive(first) {
+		t.Fatalf("after the first run %d processes wait (source's alive: %v); want the two that ran", pool.Waiting(), alive(first))
+	}
+
+	// The daemon gives every run a new host sharing the pool.
+	next := newHost(t, nil)
+	next.Pool = pool
+	second, res := runOnce(t, next, pidFlow(t, "s1"))
+	if res.Err != nil || res.Stats.RecordsWritten != 100 {
+		t.Fatalf("second run: %v, %d records written", res.Err, res.Stats.RecordsWritten)
+	}
+	if second != first {
+		t.Fatalf("the second run started process %d; want the waiting %d", second, first)
+	}
+
+	// Another connection never gets that process.
+	other, _ := runOnce(t, next, pidFlow(t, "s2"))
+	if other == first {
+		t.Fatalf("a run with another connection configuration reused process %d", first)
+	}
+	if pool.Waiting() != 3 {
+		t.Fatalf("%d processes wait; want a source per connection and the sink", pool.Waiting())
+	}
+
+	pool.Close()
+	waitGone(t, first)
+	waitGone(t, other)
+}
+
+func TestPoolStopsAPluginThatFailedItsRun(t *testing.T) {
+	for _, mode := range []string{"crash", "hang"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Setenv("SLUICE_FAULT_MODE", mode)
+			pool := &pluginhost.Pool{}
+			t.Cleanup(pool.Close)
+			host := newHost(t, nil)
+			host.Pool = pool
+			host.IdleTimeout = 500 * time.Millisecond
+			pid, res := runOnce(t, host, pidFlow(t, "s1"))
+			if res.Status != engine.StatusFailed {
+				t.Fatalf("status %s; want failed", res.Status)
+			}
+			if pool.Waiting() != 0 {
+				t.Fatalf("%d processes wait after a run a plugin failed; want none", pool.Waiting())
+			}
+			waitGone(t, pid)
+		})
+	}
+}
+
+func TestPoolStopsPluginsThatWaitTooLong(t *testing.T) {
+	t.Setenv("SLUICE_FAULT_MODE", "")
+	pool := &pluginhost.Pool{Idle: 100 * time.Millisecond}
+	t.Cleanup(pool.Close)
+	host := newHost(t, nil)
+	host.Pool = pool
+	pid, res := runOnce(t, host, pidFlow(t, "s1"))
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	waitGone(t, pid)
+	if pool.Waiting() != 0 {
+		t.Fatalf("%d processes still wait after their idle time", pool.Waiting())
+	}
+}
+
+func TestPoolDoesNotReuseAPluginWhoseExecutableChanged(t *testing.T) {
+	t.Setenv("SLUICE_FAULT_MODE", "")
+	pool := &pluginhost.Pool{}
+	t.Cleanup(pool.Close)
+	host := newHost(t, nil)
+	host.Pool = pool
+	first, _ := runOnce(t, host, pidFlow(t, "s1"))
+
+	// A rebuilt plugin (same content here, so the lock still matches) must
+	// not be served by the process of the old build.
+	later := time.Now().Add(time.Minute)
+	if err := os.Chtimes(faultPlugin(t), later, later); err != nil {
+		t.Fatal(err)
+	}
+	second, res := runOnce(t, host, pidFlow(t, "s1"))
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	if second == first {
+		t.Fatalf("process %d of the old executable served the run", first)
+	}
+}
