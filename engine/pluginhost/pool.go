@@ -60,7 +60,14 @@ type process struct {
 	timer *time.Timer
 }
 
-func (p *process) stop() { p.client.Kill() }
+// stop ends the process and lets go of the shared memory the engine kept
+// for its streams.
+func (p *process) stop() {
+	p.client.Kill()
+	if p.conn != nil {
+		p.conn.Close()
+	}
+}
 
 // take hands out a waiting process for key started from the file exe
 // is, or nil.

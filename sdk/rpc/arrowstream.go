@@ -248,7 +248,7 @@ func (d *decoder) close() {
 		d.rdr.Release()
 		d.rdr = nil
 	}
-	if d.shm != nil {
+	if d.shm != nil && !d.shm.kept {
 		d.shm.close()
 	}
 }

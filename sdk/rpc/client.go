@@ -44,7 +44,12 @@ type Client struct {
 	SharedMemory bool
 
 	spec *sdk.Spec
+	shm  shmSession
 }
+
+// Close lets go of the shared memory kept for the connection's later
+// streams. The host calls it when it stops the plugin.
+func (c *Client) Close() { c.shm.close() }
 
 var (
 	_ sdk.Connector       = (*Client)(nil)
@@ -249,7 +254,8 @@ func (c *Client) Read(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSe
 		case *pb.Read_Response_Progress:
 			err = out.Progress(sdk.Progress{BytesRead: kind.Progress.BytesRead, BytesTotal: kind.Progress.BytesTotal})
 		case *pb.Read_Response_SharedMemory:
-			m, merr := openMapping(kind.SharedMemory.Name, kind.SharedMemory.Size)
+			offer := kind.SharedMemory
+			m, merr := c.shm.mapRing(offer.Name, offer.Size, offer.Retired)
 			if merr != nil {
 				return fmt.Errorf("plugin %s: %w", c.Name, merr)
 			}
@@ -257,8 +263,9 @@ func (c *Client) Read(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSe
 			sendReleased := func(r *pb.Released) error {
 				return stream.Send(&pb.Read_Control{Kind: &pb.Read_Control_Released{Released: r}})
 			}
-			// An empty release tells the plugin the ring is mapped.
-			if err := sendReleased(&pb.Released{}); err != nil {
+			// The first release tells the plugin the ring is mapped and
+			// which regions of its earlier streams are still held.
+			if err := sendReleased(m.resync()); err != nil {
 				return c.streamErr(ctx, err, wd.d)
 			}
 			go forwardReleases(m, done, sendReleased)
@@ -324,13 +331,14 @@ func (c *Client) OpenWriter(ctx context.Context, req sdk.WriteRequest) (sdk.Writ
 		RejectOnCommit: req.RejectOnCommit,
 	}
 	if c.SharedMemory && shmAvailable() {
-		if r, err := newRing(); err == nil {
+		if r, err := c.shm.takeRing(); err == nil {
 			w.enc.ring = r
-			header.SharedMemory = &pb.SharedMemory{Name: r.name, Size: uint64(len(r.data))}
+			name, size, retired := c.shm.announce(r)
+			header.SharedMemory = &pb.SharedMemory{Name: name, Size: size, Retired: retired}
 		}
 	}
 	fail := func(err error) (sdk.Writer, error) {
-		w.dropRing()
+		w.dropRing(false)
 		cancel(nil)
 		return nil, err
 	}
@@ -347,7 +355,7 @@ func (c *Client) OpenWriter(ctx context.Context, req sdk.WriteRequest) (sdk.Writ
 	}
 	if !opened.SharedMemory {
 		// The plugin could not map the ring: bodies go inline.
-		w.dropRing()
+		w.dropRing(false)
 	}
 	return w, nil
 }
@@ -387,9 +395,7 @@ func (w *remoteWriter) recv() (*pb.Write_Response, error) {
 		}
 		if rel := msg.GetReleased(); rel != nil {
 			if w.enc.ring != nil {
-				for _, off := range rel.Offsets {
-					w.enc.ring.release(int(off))
-				}
+				w.c.shm.applyReleased(w.enc.ring, rel)
 			}
 			continue
 		}
@@ -397,12 +403,12 @@ func (w *remoteWriter) recv() (*pb.Write_Response, error) {
 	}
 }
 
-// dropRing stops using shared memory for this stream.
-func (w *remoteWriter) dropRing() {
+// dropRing stops using shared memory for this stream; the ring goes back
+// to the connection for its next stream if reusable.
+func (w *remoteWriter) dropRing(reusable bool) {
 	if r := w.enc.ring; r != nil {
 		w.enc.ring = nil
-		r.close()
-		removeRingName(r.name)
+		w.c.shm.returnRing(r, reusable)
 	}
 }
 
@@ -541,17 +547,22 @@ func (w *remoteWriter) Close(ctx context.Context) error {
 	}
 	w.closed = true
 	defer w.cancel(nil)
-	defer w.dropRing()
+	clean := false
+	defer func() { w.dropRing(clean) }()
 	if err := w.stream.CloseSend(); err != nil {
 		return w.c.wrap(err)
 	}
 	for {
-		_, err := w.stream.Recv() // releases still in flight, then the status
+		msg, err := w.stream.Recv() // releases still in flight, then the status
 		if errors.Is(err, io.EOF) {
+			clean = true
 			return nil
 		}
 		if err != nil {
 			return w.c.streamErr(w.ctx, err, w.c.idle())
+		}
+		if rel := msg.GetReleased(); rel != nil && w.enc.ring != nil {
+			w.c.shm.applyReleased(w.enc.ring, rel)
 		}
 	}
 }

@@ -8,3 +8,17 @@ func SetCommitChunkBytes(n int) (restore func()) {
 	commitChunkBytes = n
 	return func() { commitChunkBytes = old }
 }
+
+// KeptRings names the rings c keeps for its next write streams and the
+// rings of the plugin it keeps mapped for its next read streams.
+func (c *Client) KeptRings() (sending, mapped []string) {
+	c.shm.mu.Lock()
+	defer c.shm.mu.Unlock()
+	for _, r := range c.shm.idle {
+		sending = append(sending, r.name)
+	}
+	for name := range c.shm.mapped {
+		mapped = append(mapped, name)
+	}
+	return sending, mapped
+}

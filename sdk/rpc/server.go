@@ -21,6 +21,7 @@ import (
 type Server struct {
 	pb.UnimplementedConnectorServer
 	impl sdk.Connector
+	shm  shmSession
 }
 
 var _ pb.ConnectorServer = (*Server)(nil)
@@ -110,12 +111,11 @@ func (s *Server) Read(stream pb.Connector_ReadServer) error {
 	if !ok {
 		return toStatus(sdk.ErrUnsupported)
 	}
-	out := &streamSender{stream: stream, limits: limitsFromPB(req.Limits), mapped: make(chan struct{}), fast: first.fast}
+	out := &streamSender{stream: stream, limits: limitsFromPB(req.Limits), mapped: make(chan struct{}), fast: first.fast, shm: &s.shm}
 	if req.SharedMemory {
-		// Made now, announced with the first body that uses it.
-		if r, err := newRing(); err == nil {
+		// Taken now, announced with the first body that uses it.
+		if r, err := s.shm.takeRing(); err == nil {
 			out.ring = r
-			defer out.closeRing()
 		}
 	}
 	// The engine's only messages after the request are releases of ring
@@ -132,13 +132,15 @@ func (s *Server) Read(stream pb.Connector_ReadServer) error {
 					mapped = true
 					close(out.mapped)
 				}
-				for _, off := range rel.Offsets {
-					out.ring.release(int(off))
-				}
+				s.shm.applyReleased(out.ring, rel)
 			}
 		}
 	}()
-	return toStatus(src.Read(stream.Context(), readRequestFromPB(req), out))
+	err := src.Read(stream.Context(), readRequestFromPB(req), out)
+	if out.ring != nil {
+		out.closeRing(err == nil && stream.Context().Err() == nil)
+	}
+	return toStatus(err)
 }
 
 func (s *Server) Partitions(ctx context.Context, req *pb.Read_Request) (*pb.Partitions_Response, error) {
@@ -203,24 +205,28 @@ type streamSender struct {
 	// fast: the server has the codec (ServerOptions), so batches go out
 	// through it without being copied into a message.
 	fast      bool
+	shm       *shmSession
 	ring      *ring
 	announced bool
 	mapped    chan struct{} // closed once the engine has mapped the ring
 }
 
-// closeRing ends the sender's use of the ring. Its name is removed by the
-// engine once mapped; if the engine never got that far, it is removed here
-// so nothing is left in /dev/shm.
-func (s *streamSender) closeRing() {
+// closeRing ends the stream's use of the ring: it goes back to the
+// connection for the next stream when the stream ended well (reusable),
+// else it is retired. The engine removes the name once mapped; retiring
+// removes it here too, but only once the engine has mapped the ring (or
+// gone), or the engine would fail to find it.
+func (s *streamSender) closeRing(reusable bool) {
+	mapped := !s.announced
 	if s.announced {
 		select {
 		case <-s.mapped:
+			mapped = true
 		case <-s.stream.Context().Done():
 		case <-time.After(DefaultIdleTimeout):
 		}
 	}
-	s.ring.close()
-	removeRingName(s.ring.name)
+	s.shm.returnRing(s.ring, reusable && mapped)
 }
 
 var _ sdk.RecordSender = (*streamSender)(nil)
@@ -232,8 +238,9 @@ func (s *streamSender) Send(rec arrow.RecordBatch) error {
 	defer releaseSlices(rec, parts)
 	if s.ring != nil && !s.announced {
 		s.announced = true
+		name, size, retired := s.shm.announce(s.ring)
 		if err := s.stream.Send(&pb.Read_Response{Kind: &pb.Read_Response_SharedMemory{
-			SharedMemory: &pb.SharedMemory{Name: s.ring.name, Size: uint64(len(s.ring.data))}}}); err != nil {
+			SharedMemory: &pb.SharedMemory{Name: name, Size: size, Retired: retired}}}); err != nil {
 			return fmt.Errorf("announce shared memory: %w", err)
 		}
 		s.enc.ring = s.ring
@@ -304,8 +311,11 @@ func (s *Server) Write(stream pb.Connector_WriteServer) error {
 	// The decoder passes to serveWrites' receiver, which closes it.
 	dec := new(decoder)
 	if offer := h.SharedMemory; offer != nil {
-		if m, err := openMapping(offer.Name, offer.Size); err == nil {
+		if m, err := s.shm.mapRing(offer.Name, offer.Size, offer.Retired); err == nil {
 			dec.shm = m
+			// Before Opened, so the engine knows what is free before it
+			// writes into the ring again. A broken stream fails Opened.
+			_ = send.Send(&pb.Write_Response{Kind: &pb.Write_Response_Released{Released: m.resync()}})
 			done := make(chan struct{})
 			defer close(done)
 			go forwardReleases(m, done, func(r *pb.Released) error {

@@ -1,6 +1,11 @@
 package rpc
 
-import "sync"
+import (
+	"slices"
+	"sync"
+
+	pb "github.com/sluice-dev/sluice/sdk/protocol/sluicev1"
+)
 
 // Shared memory is an optimisation, never a requirement: when a ring cannot
 // be created, mapped or has no room, a body travels inline in the message.
@@ -35,6 +40,9 @@ type ring struct {
 type region struct {
 	off, end int
 	freed    bool
+	// stale: handed out for an earlier stream; the receiver's resync
+	// says whether it still holds it.
+	stale bool
 }
 
 // alloc reserves n bytes, or returns false when there is no room now.
@@ -87,6 +95,35 @@ func (r *ring) release(off int) {
 			break
 		}
 	}
+	r.compact()
+}
+
+// markStale marks every region in use as an earlier stream's, when the
+// ring starts serving a new one.
+func (r *ring) markStale() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range r.inflight {
+		r.inflight[i].stale = true
+	}
+}
+
+// resync frees every earlier stream's region the receiver no longer
+// holds: releases sent as that stream ended may never have arrived.
+func (r *ring) resync(held []uint64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range r.inflight {
+		reg := &r.inflight[i]
+		if reg.stale && !slices.Contains(held, uint64(reg.off)) {
+			reg.freed = true
+		}
+	}
+	r.compact()
+}
+
+// compact drops the freed regions at the front: the space is free again.
+func (r *ring) compact() {
 	for len(r.inflight) > 0 && r.inflight[0].freed {
 		r.inflight = r.inflight[1:]
 	}
@@ -110,23 +147,30 @@ type mapping struct {
 	data  []byte
 	unmap func() error
 
-	mu          sync.Mutex
-	outstanding int
-	closed      bool
-	released    []uint64
-	notify      chan struct{}
+	// kept: a shmSession keeps the mapping for the ring's later streams
+	// and closes it; a stream's end does not.
+	kept bool
+
+	mu       sync.Mutex
+	held     map[uint64]struct{} // offsets of the bodies batches still reference
+	closed   bool
+	released []uint64
+	notify   chan struct{}
 }
 
-func (m *mapping) hold() {
+func (m *mapping) hold(off uint64) {
 	m.mu.Lock()
-	m.outstanding++
+	if m.held == nil {
+		m.held = map[uint64]struct{}{}
+	}
+	m.held[off] = struct{}{}
 	m.mu.Unlock()
 }
 
 func (m *mapping) drop(off uint64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.outstanding--
+	delete(m.held, off)
 	m.released = append(m.released, off)
 	select {
 	case m.notify <- struct{}{}:
@@ -144,6 +188,19 @@ func (m *mapping) takeReleased() []uint64 {
 	return out
 }
 
+// resync is the first release of a stream: the regions still held, which
+// covers every release not yet sent.
+func (m *mapping) resync() *pb.Released {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rel := &pb.Released{Resync: true}
+	for off := range m.held {
+		rel.Held = append(rel.Held, off)
+	}
+	m.released = nil
+	return rel
+}
+
 func (m *mapping) close() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -152,7 +209,7 @@ func (m *mapping) close() {
 }
 
 func (m *mapping) maybeUnmap() {
-	if m.closed && m.outstanding == 0 && m.data != nil {
+	if m.closed && len(m.held) == 0 && m.data != nil {
 		_ = m.unmap()
 		m.data = nil
 	}

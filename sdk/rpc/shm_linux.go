@@ -108,7 +108,7 @@ func (m *mapping) body(off, n uint64) (*memory.Buffer, error) {
 	if off+n > uint64(len(m.data)) || off+n < off {
 		return nil, fmt.Errorf("shared-memory body [%d, %d) lies outside the %d-byte ring", off, off+n, len(m.data))
 	}
-	m.hold()
+	m.hold(off)
 	return memory.NewBufferWithAllocator(m.data[off:off+n:off+n], ringFree{m: m, off: off}), nil
 }
 

@@ -469,3 +469,69 @@ func TestSinkFailingWithABatchReadAheadEndsTheStream(t *testing.T) {
 		})
 	}
 }
+
+// A connection's later streams use the ring its first stream made, in both
+// directions, and their data arrives intact although the last stream's
+// final batches were let go only after it ended.
+func TestLaterStreamsOfAConnectionUseTheSameRings(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("shared memory is Linux-only")
+	}
+	const batches, streams = 30, 4
+	reader := sdktest.Pipe(t, &seqSource{batches: batches})
+	reader.SharedMemory = true
+	t.Cleanup(reader.Close)
+	var readRing string
+	for i := range streams {
+		v := &verifyingSender{}
+		if err := reader.Read(context.Background(), sdk.ReadRequest{Limits: sdk.Limits{MaxRows: 1 << 20, MaxBytes: 8 << 20}}, v); err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+		if err := v.done(); err != nil { // lets the held batches go after the stream
+			t.Fatalf("read %d: %v", i, err)
+		}
+		if v.batches != batches {
+			t.Fatalf("read %d: %d batches, want %d", i, v.batches, batches)
+		}
+		_, mapped := reader.KeptRings()
+		if len(mapped) != 1 || (readRing != "" && mapped[0] != readRing) {
+			t.Fatalf("read %d: the engine keeps rings %v mapped; want the first stream's %q alone", i, mapped, readRing)
+		}
+		readRing = mapped[0]
+	}
+
+	sink := &verifyingSink{}
+	writer := sdktest.Pipe(t, sink)
+	writer.SharedMemory = true
+	t.Cleanup(writer.Close)
+	var writeRing string
+	for i := range streams {
+		sink.next = 0
+		w, err := writer.OpenWriter(context.Background(), sdk.WriteRequest{Entity: "v", Schema: seqSchema})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := range batches {
+			rec := seqBatch(j)
+			_, err := w.Write(context.Background(), rec)
+			rec.Release()
+			if err != nil {
+				t.Fatalf("write %d, batch %d: %v", i, j, err)
+			}
+		}
+		if _, err := w.Commit(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if sink.next != batches*200_000 {
+			t.Fatalf("write %d: the sink took %d rows, want %d", i, sink.next, batches*200_000)
+		}
+		sending, _ := writer.KeptRings()
+		if len(sending) != 1 || (writeRing != "" && sending[0] != writeRing) {
+			t.Fatalf("write %d: the engine keeps rings %v; want the first stream's %q alone", i, sending, writeRing)
+		}
+		writeRing = sending[0]
+	}
+}

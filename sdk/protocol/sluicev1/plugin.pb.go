@@ -791,12 +791,19 @@ func (x *ArrowFrame) GetShmLength() uint64 {
 
 // SharedMemory names a ring the sender writes batch bodies into, so they
 // cross between processes on one machine without being copied through
-// the socket. The receiver maps it read-only and answers with Released
-// once it no longer needs a body.
+// the socket. The receiver maps it read-only, removes the name, and
+// answers with Released once it no longer needs a body.
+//
+// A sender whose receiver keeps mappings (Released.resync) may use a ring
+// again for a later stream of the same connection: it names it again, and
+// the receiver uses the mapping it kept (it cannot open the name, which is
+// gone). retired names rings the sender no longer uses, whose mappings the
+// receiver can drop.
 type SharedMemory struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Size          uint64                 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	Retired       []string               `protobuf:"bytes,3,rep,name=retired,proto3" json:"retired,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -845,9 +852,24 @@ func (x *SharedMemory) GetSize() uint64 {
 	return 0
 }
 
+func (x *SharedMemory) GetRetired() []string {
+	if x != nil {
+		return x.Retired
+	}
+	return nil
+}
+
+// Released gives ring regions back to the sender. The receiver's first
+// Released of a stream has resync set and lists in held the regions of the
+// ring it still holds from earlier streams: every other region of an
+// earlier stream is free, whatever releases were lost when that stream
+// ended. resync also tells the sender the receiver keeps its mappings, so
+// the ring may serve the connection's later streams.
 type Released struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Offsets       []uint64               `protobuf:"varint,1,rep,packed,name=offsets,proto3" json:"offsets,omitempty"`
+	Resync        bool                   `protobuf:"varint,2,opt,name=resync,proto3" json:"resync,omitempty"`
+	Held          []uint64               `protobuf:"varint,3,rep,packed,name=held,proto3" json:"held,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -885,6 +907,20 @@ func (*Released) Descriptor() ([]byte, []int) {
 func (x *Released) GetOffsets() []uint64 {
 	if x != nil {
 		return x.Offsets
+	}
+	return nil
+}
+
+func (x *Released) GetResync() bool {
+	if x != nil {
+		return x.Resync
+	}
+	return false
+}
+
+func (x *Released) GetHeld() []uint64 {
+	if x != nil {
+		return x.Held
 	}
 	return nil
 }
@@ -3433,12 +3469,15 @@ const file_plugin_proto_rawDesc = "" +
 	"\n" +
 	"shm_offset\x18\x04 \x01(\x04R\tshmOffset\x12\x1d\n" +
 	"\n" +
-	"shm_length\x18\x05 \x01(\x04R\tshmLength\"6\n" +
+	"shm_length\x18\x05 \x01(\x04R\tshmLength\"P\n" +
 	"\fSharedMemory\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04size\x18\x02 \x01(\x04R\x04size\"$\n" +
+	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x18\n" +
+	"\aretired\x18\x03 \x03(\tR\aretired\"P\n" +
 	"\bReleased\x12\x18\n" +
-	"\aoffsets\x18\x01 \x03(\x04R\aoffsets\">\n" +
+	"\aoffsets\x18\x01 \x03(\x04R\aoffsets\x12\x16\n" +
+	"\x06resync\x18\x02 \x01(\bR\x06resync\x12\x12\n" +
+	"\x04held\x18\x03 \x03(\x04R\x04held\">\n" +
 	"\tArrowData\x121\n" +
 	"\bmessages\x18\x01 \x03(\v2\x15.sluice.v1.ArrowFrameR\bmessages\"@\n" +
 	"\x06Limits\x12\x19\n" +
