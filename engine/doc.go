@@ -5,7 +5,8 @@
 // Start with [Prepare], which turns a plan.Flow into a [Prepared] flow
 // (connectors started and configured, schemas resolved, formulas compiled);
 // then [Prepared.Run], [Prepared.Preview] or [Prepared.Describe] for
-// `sluice plan`. Stages are joined by bounded channels, so a slow sink slows
+// `sluice plan`, and [Prepared.Close] to give the connectors back to the
+// plugin host (whose pool may keep them warm for the next run). Stages are joined by bounded channels, so a slow sink slows
 // the source and memory stays flat however much data moves. A checkpoint is
 // saved only after every sink has committed everything before it.
 //

@@ -319,3 +319,62 @@ func TestScheduleTriggerDecodes(t *testing.T) {
 	}
 
 }
+
+// The daemon runs a flow again on the plugin process its last run used;
+// with --plugin-keep-warm 0 every run starts its own.
+func TestServeKeepsPluginProcessesBetweenRuns(t *testing.T) {
+	for _, warm := range []bool{true, false} {
+		name := map[bool]string{true: "warm", false: "cold"}[warm]
+		t.Run(name, func(t *testing.T) {
+			dir := workdir(t)
+			flows := filepath.Join(dir, "served")
+			os.MkdirAll(flows, 0o755)
+			os.WriteFile(filepath.Join(flows, "served.hcl"), []byte(servedFlow), 0o644)
+			addr := freeAddr(t)
+			args := []string{"serve", "--flows", "served", "--state", "state.db", "--addr", addr, "--log-level", "debug"}
+			if !warm {
+				args = append(args, "--plugin-keep-warm", "0")
+			}
+			cmd := exec.Command(filepath.Join(binDir, "sluice"), args...)
+			cmd.Dir = dir
+			cmd.Env = append(os.Environ(), "SLUICE_PLUGIN_PATH=", "SLUICE_DEV_PLUGINS=")
+			var stderr syncBuffer
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				cmd.Process.Kill()
+				cmd.Wait()
+				if t.Failed() {
+					t.Logf("serve stderr:\n%s", stderr.String())
+				}
+			}()
+			waitFor(t, "/healthz", 30*time.Second, func() bool {
+				code, _ := api(t, "GET", "http://"+addr+"/healthz", "")
+				return code == 200
+			})
+			waitFor(t, "three finished runs", 60*time.Second, func() bool { return finished(history(t, dir)) >= 3 })
+			var ok int
+			for _, r := range history(t, dir) {
+				if r.Status == "completed_with_errors" && r.RecordsWritten > 0 {
+					ok++
+				}
+			}
+			if ok < 3 {
+				t.Fatalf("%d runs wrote records; want every finished run to", ok)
+			}
+			// go-plugin logs each start at debug level. Loading the flow
+			// starts one process for the connector's spec (stopped) and one
+			// to check the flow, which the runs then share.
+			starts := strings.Count(stderr.String(), "plugin started")
+			t.Logf("%d runs, %d plugin processes started", ok, starts)
+			if warm && starts > 2 {
+				t.Fatalf("%d plugin processes started for %d runs; want the first one kept", starts, ok)
+			}
+			if !warm && starts < ok+1 {
+				t.Fatalf("%d plugin processes started for %d runs without keep-warm; want one per run", starts, ok)
+			}
+		})
+	}
+}

@@ -206,7 +206,12 @@ func (h *Host) Acquire(ctx context.Context, name, explicit string, config sdk.Va
 			h.mu.Lock()
 			h.procs = append(h.procs, p)
 			h.mu.Unlock()
-			return p.conn, p.conn.Configure(ctx, config), nil
+			diags := p.conn.Configure(ctx, config)
+			if !diags.HasErrors() || !p.client.Exited() {
+				return p.conn, diags, nil
+			}
+			// It died while it waited: the run gets a new one.
+			h.Release(p.conn, false)
 		}
 	}
 	p, err := h.launch(ctx, name, path, false)

@@ -254,8 +254,7 @@ func (c *Client) Read(ctx context.Context, req sdk.ReadRequest, out sdk.RecordSe
 		case *pb.Read_Response_Progress:
 			err = out.Progress(sdk.Progress{BytesRead: kind.Progress.BytesRead, BytesTotal: kind.Progress.BytesTotal})
 		case *pb.Read_Response_SharedMemory:
-			offer := kind.SharedMemory
-			m, merr := c.shm.mapRing(offer.Name, offer.Size, offer.Retired)
+			m, merr := c.shm.mapRing(kind.SharedMemory)
 			if merr != nil {
 				return fmt.Errorf("plugin %s: %w", c.Name, merr)
 			}
@@ -333,8 +332,7 @@ func (c *Client) OpenWriter(ctx context.Context, req sdk.WriteRequest) (sdk.Writ
 	if c.SharedMemory && shmAvailable() {
 		if r, err := c.shm.takeRing(); err == nil {
 			w.enc.ring = r
-			name, size, retired := c.shm.announce(r)
-			header.SharedMemory = &pb.SharedMemory{Name: name, Size: size, Retired: retired}
+			header.SharedMemory = c.shm.announce(r)
 		}
 	}
 	fail := func(err error) (sdk.Writer, error) {

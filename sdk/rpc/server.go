@@ -238,9 +238,8 @@ func (s *streamSender) Send(rec arrow.RecordBatch) error {
 	defer releaseSlices(rec, parts)
 	if s.ring != nil && !s.announced {
 		s.announced = true
-		name, size, retired := s.shm.announce(s.ring)
 		if err := s.stream.Send(&pb.Read_Response{Kind: &pb.Read_Response_SharedMemory{
-			SharedMemory: &pb.SharedMemory{Name: name, Size: size, Retired: retired}}}); err != nil {
+			SharedMemory: s.shm.announce(s.ring)}}); err != nil {
 			return fmt.Errorf("announce shared memory: %w", err)
 		}
 		s.enc.ring = s.ring
@@ -311,7 +310,7 @@ func (s *Server) Write(stream pb.Connector_WriteServer) error {
 	// The decoder passes to serveWrites' receiver, which closes it.
 	dec := new(decoder)
 	if offer := h.SharedMemory; offer != nil {
-		if m, err := s.shm.mapRing(offer.Name, offer.Size, offer.Retired); err == nil {
+		if m, err := s.shm.mapRing(offer); err == nil {
 			dec.shm = m
 			// Before Opened, so the engine knows what is free before it
 			// writes into the ring again. A broken stream fails Opened.

@@ -158,13 +158,11 @@ type mapping struct {
 	notify   chan struct{}
 }
 
-func (m *mapping) hold(off uint64) {
-	m.mu.Lock()
+func (m *mapping) holdLocked(off uint64) {
 	if m.held == nil {
 		m.held = map[uint64]struct{}{}
 	}
 	m.held[off] = struct{}{}
-	m.mu.Unlock()
 }
 
 func (m *mapping) drop(off uint64) {

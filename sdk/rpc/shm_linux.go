@@ -105,10 +105,13 @@ func ringCreator(name string) (int, bool) {
 // body wraps the region [off, off+n) as an Arrow buffer whose release
 // hands the region back.
 func (m *mapping) body(off, n uint64) (*memory.Buffer, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	// A mapping closed under a stream (its connection ended) has no data.
 	if off+n > uint64(len(m.data)) || off+n < off {
 		return nil, fmt.Errorf("shared-memory body [%d, %d) lies outside the %d-byte ring", off, off+n, len(m.data))
 	}
-	m.hold(off)
+	m.holdLocked(off)
 	return memory.NewBufferWithAllocator(m.data[off:off+n:off+n], ringFree{m: m, off: off}), nil
 }
 

@@ -94,40 +94,43 @@ func retireRing(r *ring) {
 
 // announce describes r for the receiver, with the rings retired since the
 // last announcement.
-func (s *shmSession) announce(r *ring) (name string, size uint64, retired []string) {
+func (s *shmSession) announce(r *ring) *pb.SharedMemory {
 	s.mu.Lock()
-	retired, s.retired = s.retired, nil
+	retired := s.retired
+	s.retired = nil
 	s.mu.Unlock()
-	return r.name, uint64(len(r.data)), retired
+	return &pb.SharedMemory{Name: r.name, Size: uint64(len(r.data)), Retired: retired, Reuse: true}
 }
 
-// mapRing returns the mapping of the sender's ring name for a new stream:
-// the one kept from an earlier stream, or a new one. It first drops the
-// mappings of the rings the sender retired.
-func (s *shmSession) mapRing(name string, size uint64, retired []string) (*mapping, error) {
+// mapRing returns the mapping of the ring a sender announced, for a new
+// stream: the one kept from an earlier stream, or a new one, kept if the
+// sender may announce the ring again. It first drops the mappings of the
+// rings the sender retired.
+func (s *shmSession) mapRing(offer *pb.SharedMemory) (*mapping, error) {
+	name := offer.GetName()
 	s.mu.Lock()
 	var dropped []*mapping
-	for _, old := range retired {
+	for _, old := range offer.GetRetired() {
 		if m, ok := s.mapped[old]; ok && old != name {
 			dropped = append(dropped, m)
 			delete(s.mapped, old)
 		}
 	}
 	m, ok := s.mapped[name]
-	closed := s.closed
+	keep := offer.GetReuse() && !s.closed
 	s.mu.Unlock()
 	for _, d := range dropped {
 		d.close()
 	}
-	if ok && uint64(len(m.data)) == size {
+	if ok {
 		return m, nil
 	}
-	m, err := openMapping(name, size)
+	m, err := openMapping(name, offer.GetSize())
 	if err != nil {
 		return nil, err
 	}
-	if closed {
-		return m, nil // not kept: the decoder closes it with the stream
+	if !keep {
+		return m, nil // the decoder closes it with the stream
 	}
 	m.kept = true
 	s.mu.Lock()

@@ -22,8 +22,7 @@ func TestResyncFreesWhatReleasesLostAtAStreamsEndDidNotSay(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer retireRing(r)
-	name, size, _ := sender.announce(r)
-	m, err := receiver.mapRing(name, size, nil)
+	m, err := receiver.mapRing(sender.announce(r))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,8 +59,7 @@ func TestResyncFreesWhatReleasesLostAtAStreamsEndDidNotSay(t *testing.T) {
 	if err != nil || again != r {
 		t.Fatalf("the next stream got another ring (%v)", err)
 	}
-	name, size, _ = sender.announce(again)
-	m2, err := receiver.mapRing(name, size, nil)
+	m2, err := receiver.mapRing(sender.announce(again))
 	if err != nil || m2 != m {
 		t.Fatalf("the receiver mapped the kept ring anew (%v); it must use the mapping it kept", err)
 	}
@@ -102,8 +100,7 @@ func TestRingsAreNotKeptForAReceiverThatDoesNotResync(t *testing.T) {
 	if next == r {
 		t.Fatal("a ring went to a second stream of a receiver that removes names")
 	}
-	_, _, retired := sender.announce(next)
-	if !slices.Contains(retired, r.name) {
+	if retired := sender.announce(next).Retired; !slices.Contains(retired, r.name) {
 		t.Fatalf("the first ring is not announced as retired: %v", retired)
 	}
 }
@@ -118,4 +115,28 @@ func inflightOffsets(r *ring) []uint64 {
 		}
 	}
 	return out
+}
+
+// A sender built before rings were kept makes a ring per stream and never
+// retires one: its receiver must not keep the mappings, or they would pile
+// up for as long as the connection lasts.
+func TestMappingsOfASenderThatDoesNotReuseAreNotKept(t *testing.T) {
+	if !shmAvailable() {
+		t.Skip("no writable /dev/shm on this machine")
+	}
+	var receiver shmSession
+	defer receiver.close()
+	r, err := newRing()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer retireRing(r)
+	m, err := receiver.mapRing(&pb.SharedMemory{Name: r.name, Size: uint64(len(r.data))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.close()
+	if m.kept || len(receiver.mapped) != 0 {
+		t.Fatal("the mapping of a ring that will not be announced again is kept")
+	}
 }

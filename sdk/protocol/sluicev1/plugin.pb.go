@@ -794,16 +794,18 @@ func (x *ArrowFrame) GetShmLength() uint64 {
 // the socket. The receiver maps it read-only, removes the name, and
 // answers with Released once it no longer needs a body.
 //
-// A sender whose receiver keeps mappings (Released.resync) may use a ring
-// again for a later stream of the same connection: it names it again, and
-// the receiver uses the mapping it kept (it cannot open the name, which is
-// gone). retired names rings the sender no longer uses, whose mappings the
-// receiver can drop.
+// A sender that sets reuse may use the ring again for a later stream of
+// the same connection, once its receiver has shown it keeps mappings
+// (Released.resync): it names the ring again, and the receiver uses the
+// mapping it kept (it cannot open the name, which is gone). retired names
+// rings the sender no longer uses, whose mappings the receiver drops.
+// Without reuse the receiver unmaps the ring when the stream is done.
 type SharedMemory struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Size          uint64                 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
 	Retired       []string               `protobuf:"bytes,3,rep,name=retired,proto3" json:"retired,omitempty"`
+	Reuse         bool                   `protobuf:"varint,4,opt,name=reuse,proto3" json:"reuse,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -857,6 +859,13 @@ func (x *SharedMemory) GetRetired() []string {
 		return x.Retired
 	}
 	return nil
+}
+
+func (x *SharedMemory) GetReuse() bool {
+	if x != nil {
+		return x.Reuse
+	}
+	return false
 }
 
 // Released gives ring regions back to the sender. The receiver's first
@@ -3469,11 +3478,12 @@ const file_plugin_proto_rawDesc = "" +
 	"\n" +
 	"shm_offset\x18\x04 \x01(\x04R\tshmOffset\x12\x1d\n" +
 	"\n" +
-	"shm_length\x18\x05 \x01(\x04R\tshmLength\"P\n" +
+	"shm_length\x18\x05 \x01(\x04R\tshmLength\"f\n" +
 	"\fSharedMemory\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x04R\x04size\x12\x18\n" +
-	"\aretired\x18\x03 \x03(\tR\aretired\"P\n" +
+	"\aretired\x18\x03 \x03(\tR\aretired\x12\x14\n" +
+	"\x05reuse\x18\x04 \x01(\bR\x05reuse\"P\n" +
 	"\bReleased\x12\x18\n" +
 	"\aoffsets\x18\x01 \x03(\x04R\aoffsets\x12\x16\n" +
 	"\x06resync\x18\x02 \x01(\bR\x06resync\x12\x12\n" +
