@@ -365,8 +365,8 @@ func TestServeKeepsPluginProcessesBetweenRuns(t *testing.T) {
 				t.Fatalf("%d runs wrote records; want every finished run to", ok)
 			}
 			// go-plugin logs each start at debug level. Loading the flow
-			// starts one process for the connector's spec (stopped) and one
-			// to check the flow, which the runs then share.
+			// starts one process, for the connector's spec and then to check
+			// the flow; kept warm, it serves every run.
 			starts := strings.Count(stderr.String(), "plugin started")
 			t.Logf("%d runs, %d plugin processes started", ok, starts)
 			if warm && starts > 2 {

@@ -46,6 +46,7 @@ type Host struct {
 	inProcess map[string]func() sdk.Connector
 	procs     []*process // started or taken from the pool, not yet given back
 	specs     map[string]sdk.Spec
+	spare     map[string]*process // started by Spec, by path; still in procs
 }
 
 // DefaultSearchPath is the directory of the running executable, then each
@@ -214,11 +215,13 @@ func (h *Host) Acquire(ctx context.Context, name, explicit string, config sdk.Va
 			h.Release(p.conn, false)
 		}
 	}
-	p, err := h.launch(ctx, name, path, false)
-	if err != nil {
-		return nil, nil, err
+	p := h.takeSpare(path, exe)
+	if p == nil {
+		if p, err = h.launch(ctx, name, path, false); err != nil {
+			return nil, nil, err
+		}
 	}
-	p.key, p.exe = key, exe
+	p.key = key
 	return p.conn, p.conn.Configure(ctx, config), nil
 }
 
@@ -262,6 +265,11 @@ func (h *Host) launch(ctx context.Context, name, path string, trust bool) (*proc
 			return nil, err
 		}
 	}
+	// What the pool later compares the file on disk with.
+	exe, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("start plugin %s: %w", name, err)
+	}
 	logger := h.logger().Named(name)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  rpc.Handshake,
@@ -273,7 +281,7 @@ func (h *Host) launch(ctx context.Context, name, path string, trust bool) (*proc
 		StartTimeout:     30 * time.Second,
 		Managed:          true,
 	})
-	p := &process{name: name, client: client}
+	p := &process{name: name, client: client, exe: exe}
 	h.mu.Lock()
 	h.procs = append(h.procs, p)
 	h.mu.Unlock()
@@ -316,18 +324,46 @@ func (h *Host) Spec(ctx context.Context, name, explicit string) (sdk.Spec, error
 		return s, nil
 	}
 	h.mu.Unlock()
-	c, err := h.Open(ctx, name, explicit)
+	if factory := h.inProcessFactory(name, explicit); factory != nil {
+		return factory().Spec(), nil
+	}
+	path, err := h.Find(name, explicit)
 	if err != nil {
 		return sdk.Spec{}, err
 	}
-	spec := c.Spec()
+	p, err := h.launch(ctx, name, path, false)
+	if err != nil {
+		return sdk.Spec{}, err
+	}
+	spec := p.conn.Spec()
 	h.mu.Lock()
 	if h.specs == nil {
 		h.specs = map[string]sdk.Spec{}
 	}
 	h.specs[key] = spec
+	// The process is not configured yet: the first Acquire of the
+	// executable takes it rather than starting another.
+	if h.spare == nil {
+		h.spare = map[string]*process{}
+	}
+	if _, ok := h.spare[path]; !ok {
+		h.spare[path] = p
+	}
 	h.mu.Unlock()
 	return spec, nil
+}
+
+// takeSpare returns the unconfigured process Spec started from the file
+// exe is, if it is still there.
+func (h *Host) takeSpare(path string, exe os.FileInfo) *process {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p := h.spare[path]
+	if p == nil || p.exe == nil || exe == nil || !os.SameFile(p.exe, exe) || p.client.Exited() {
+		return nil
+	}
+	delete(h.spare, path)
+	return p
 }
 
 // LockInstalled records the installed plugins' checksums in the lock file, starting

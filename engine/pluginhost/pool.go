@@ -1,6 +1,8 @@
 package pluginhost
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -192,6 +194,14 @@ func (h *Host) poolKey(name, path string, exe os.FileInfo, config map[string]any
 	if err != nil {
 		return ""
 	}
-	digest := sha256.Sum256(encoded)
-	return name + "\x00" + path + "\x00" + identity + "\x00" + trust + "\x00" + hex.EncodeToString(digest[:])
+	// Keyed with a secret of this process, so the digest of a short
+	// password cannot be tried against guesses should a key ever show.
+	mac := hmac.New(sha256.New, configKeySecret[:])
+	mac.Write(encoded)
+	return name + "\x00" + path + "\x00" + identity + "\x00" + trust + "\x00" + hex.EncodeToString(mac.Sum(nil))
 }
+
+var configKeySecret = func() (k [32]byte) {
+	_, _ = rand.Read(k[:]) // crypto/rand never fails on the platforms Go supports
+	return k
+}()
