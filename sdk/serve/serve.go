@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -17,15 +16,6 @@ import (
 	"github.com/sluice-dev/sluice/sdk/rpc"
 )
 
-// PluginGCPercent is the garbage collector's target in a plugin process
-// unless $GOGC sets one. A plugin's heap is mostly batches in flight,
-// allocated and dropped at the rate rows pass, over little that lives
-// long; at Go's default of 100 it collects every few batches. At 300 the
-// boundary benchmark's plugin flow spent 2-7% less CPU, and the 10M-row
-// local flow ran at 3.6M rows/s instead of 3.1M with the same peak memory
-// (≈ 116 MB at 1M rows, ≈ 131 MB at 10M, engine and plugins together).
-const PluginGCPercent = 300
-
 // Serve runs c as a plugin until the engine disconnects. Run by hand, it
 // prints what the executable is and exits.
 func Serve(c sdk.Connector) {
@@ -36,7 +26,7 @@ func Serve(c sdk.Connector) {
 	}
 	slog.SetDefault(slog.New(NewLogHandler(os.Stderr, slog.LevelDebug)))
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(PluginGCPercent)
+		tuneGC()
 	}
 	defer startProfile()()
 	plugin.Serve(&plugin.ServeConfig{
