@@ -40,12 +40,14 @@ func benchFlow(in, out string) *plan.Flow {
 // process (the shipped way) and in process, alternating, and reports the
 // throughput of each and their ratio from the same run. Target: ≥ 0.9.
 //
-// Out of process it runs twice: "plugin" as a daemon runs a flow again,
-// with the plugin process kept warm between runs (pluginhost.Pool), and
-// "cold_plugin" as a one-shot `sluice run` does, with a new process per
-// run. The in-process connector runs in this warm process either way.
-// Starting processes is left out of the timings in both: it is not
-// throughput.
+// It compares two ways of running. As a daemon runs a flow again: "plugin"
+// keeps the plugin process warm between runs (pluginhost.Pool) and
+// "inproc" runs in this warm process; their ratio is "plugin/inproc". As a
+// one-shot `sluice run` does: each run in a new child process of this
+// binary, with a new heap, in process ("oneshot_inproc") or with a new
+// plugin process too ("oneshot_plugin"); their ratio is
+// "oneshot_plugin/oneshot_inproc". Starting processes is left out of the
+// timings: it is not throughput.
 //
 // It also reports the CPU each mode spends per million rows, plugin
 // processes included, and the time their threads waited for a CPU (run-
@@ -67,7 +69,6 @@ func BenchmarkPluginBoundary(b *testing.B) {
 		b.Fatal(err)
 	}
 
-	cold := newHost(b, nil)
 	plugins := newHost(b, nil)
 	plugins.Pool = &pluginhost.Pool{}
 	b.Cleanup(plugins.Pool.Close)
@@ -105,24 +106,35 @@ func BenchmarkPluginBoundary(b *testing.B) {
 		name            string
 		host            *pluginhost.Host
 		wall, cpu, runq time.Duration
-	}{{name: "inproc", host: inproc}, {name: "plugin", host: plugins}, {name: "cold_plugin", host: cold}}
+	}{{name: "inproc", host: inproc}, {name: "plugin", host: plugins}}
+	var oneShots [2]oneShotResult // in process, plugin
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		for m := range modes {
 			w, c, q := run(modes[m].host, len(modes)*i+m)
 			modes[m].wall, modes[m].cpu, modes[m].runq = modes[m].wall+w, modes[m].cpu+c, modes[m].runq+q
 		}
+		for m, mode := range []string{"inproc", "plugin"} {
+			r := oneShot(b, mode, in, filepath.Join(dir, "out", "oneshot"), rows)
+			oneShots[m].Wall += r.Wall
+			oneShots[m].CPU += r.CPU
+		}
 	}
 	n := float64(b.N * rows)
 	for _, m := range modes {
 		b.ReportMetric(n/m.wall.Seconds(), m.name+"_rows/s")
-		if m.host != inproc {
-			b.ReportMetric(modes[0].wall.Seconds()/m.wall.Seconds(), m.name+"/inproc")
-		}
 		if cpuOK {
 			b.ReportMetric(m.cpu.Seconds()/n*1e6, m.name+"_cpu-s/Mrows")
 			b.ReportMetric(m.runq.Seconds()/float64(b.N), m.name+"_runq-s/run")
 		}
+	}
+	b.ReportMetric(modes[0].wall.Seconds()/modes[1].wall.Seconds(), "plugin/inproc")
+	b.ReportMetric(n/oneShots[1].Wall.Seconds(), "oneshot_plugin_rows/s")
+	b.ReportMetric(n/oneShots[0].Wall.Seconds(), "oneshot_inproc_rows/s")
+	b.ReportMetric(oneShots[0].Wall.Seconds()/oneShots[1].Wall.Seconds(), "oneshot_plugin/oneshot_inproc")
+	if cpuOK {
+		b.ReportMetric(oneShots[1].CPU.Seconds()/n*1e6, "oneshot_plugin_cpu-s/Mrows")
+		b.ReportMetric(oneShots[0].CPU.Seconds()/n*1e6, "oneshot_inproc_cpu-s/Mrows")
 	}
 }
 

@@ -29,6 +29,9 @@ func TestMain(m *testing.M) {
 		serve.Serve(&faultConn{mode: os.Getenv("SLUICE_FAULT_MODE")})
 		return
 	}
+	if mode := os.Getenv(oneShotEnv); mode != "" {
+		os.Exit(runOneShot(mode))
+	}
 	dir, err := os.MkdirTemp("", "sluice-engine-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
