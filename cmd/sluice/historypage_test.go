@@ -140,29 +140,8 @@ func TestHistoryPageInBrowser(t *testing.T) {
 	os.WriteFile(filepath.Join(flows, "de.hcl"), []byte(pageFlowDE), 0o644)
 	os.WriteFile(filepath.Join(flows, "all.hcl"), []byte(pageFlowAll), 0o644)
 
-	addr := freeAddr(t)
-	base := "http://" + addr
 	const token = "page-t0ken"
-	cmd := exec.Command(filepath.Join(binDir, "sluice"), "serve", "--flows", "pageflows", "--state", "state.db",
-		"--addr", addr, "--token", token)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SLUICE_PLUGIN_PATH=", "SLUICE_DEV_PLUGINS=")
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("serve stderr:\n%s", stderr.String())
-		}
-	}()
-	waitFor(t, "/readyz", 30*time.Second, func() bool {
-		code, _ := api(t, "GET", base+"/readyz", "")
-		return code == 200
-	})
+	base, _ := startServe(t, dir, "--flows", "pageflows", "--state", "state.db", "--token", token)
 
 	want := map[string]int{"contacts_de": 3, "contacts_all": 2}
 	for _, flow := range []string{"contacts_de", "contacts_all", "contacts_de", "contacts_all", "contacts_de"} {

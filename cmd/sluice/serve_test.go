@@ -320,6 +320,35 @@ func TestScheduleTriggerDecodes(t *testing.T) {
 
 }
 
+// startServe starts `sluice serve` in dir with args (after "serve" and
+// --addr), stopped when the test ends, and waits until it is ready. It
+// returns the API's base URL and the daemon's stderr.
+func startServe(t *testing.T, dir string, args ...string) (string, *syncBuffer) {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(filepath.Join(binDir, "sluice"), append([]string{"serve", "--addr", addr}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "SLUICE_PLUGIN_PATH=", "SLUICE_DEV_PLUGINS=")
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			t.Logf("serve stderr:\n%s", stderr.String())
+		}
+	})
+	base := "http://" + addr
+	waitFor(t, "/readyz", 30*time.Second, func() bool {
+		code, _ := api(t, "GET", base+"/readyz", "")
+		return code == 200
+	})
+	return base, stderr
+}
+
 // The daemon runs a flow again on the plugin process its last run used;
 // with --plugin-keep-warm 0 every run starts its own.
 func TestServeKeepsPluginProcessesBetweenRuns(t *testing.T) {
@@ -330,30 +359,11 @@ func TestServeKeepsPluginProcessesBetweenRuns(t *testing.T) {
 			flows := filepath.Join(dir, "served")
 			os.MkdirAll(flows, 0o755)
 			os.WriteFile(filepath.Join(flows, "served.hcl"), []byte(servedFlow), 0o644)
-			addr := freeAddr(t)
-			args := []string{"serve", "--flows", "served", "--state", "state.db", "--addr", addr, "--log-level", "debug"}
+			args := []string{"--flows", "served", "--state", "state.db", "--log-level", "debug"}
 			if !warm {
 				args = append(args, "--plugin-keep-warm", "0")
 			}
-			cmd := exec.Command(filepath.Join(binDir, "sluice"), args...)
-			cmd.Dir = dir
-			cmd.Env = append(os.Environ(), "SLUICE_PLUGIN_PATH=", "SLUICE_DEV_PLUGINS=")
-			var stderr syncBuffer
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer func() {
-				cmd.Process.Kill()
-				cmd.Wait()
-				if t.Failed() {
-					t.Logf("serve stderr:\n%s", stderr.String())
-				}
-			}()
-			waitFor(t, "/healthz", 30*time.Second, func() bool {
-				code, _ := api(t, "GET", "http://"+addr+"/healthz", "")
-				return code == 200
-			})
+			_, stderr := startServe(t, dir, args...)
 			waitFor(t, "three finished runs", 60*time.Second, func() bool { return finished(history(t, dir)) >= 3 })
 			var ok int
 			for _, r := range history(t, dir) {
