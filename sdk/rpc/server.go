@@ -425,6 +425,15 @@ func serveWrites(ctx context.Context, stream pb.Connector_WriteServer, send *loc
 			out.Rejected = append(out.Rejected, &pb.Write_Rejected{Row: int64(r.Row), Reason: r.Reason})
 		}
 		batch++
+		// The ring space the batch held goes back with its answer, in the
+		// same write to the socket, rather than woken up for separately.
+		if dec.shm != nil {
+			if offs := dec.shm.takeReleased(); len(offs) > 0 {
+				if err := send.Send(&pb.Write_Response{Kind: &pb.Write_Response_Released{Released: &pb.Released{Offsets: offs}}}); err != nil {
+					return err
+				}
+			}
+		}
 		if err := send.Send(&pb.Write_Response{Kind: &pb.Write_Response_Result{Result: out}}); err != nil {
 			return err
 		}
