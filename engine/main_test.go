@@ -32,6 +32,9 @@ func TestMain(m *testing.M) {
 	if mode := os.Getenv(oneShotEnv); mode != "" {
 		os.Exit(runOneShot(mode))
 	}
+	if dir := os.Getenv(orphanHostEnv); dir != "" {
+		os.Exit(hostUntilKilled(dir))
+	}
 	dir, err := os.MkdirTemp("", "sluice-engine-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -29,6 +31,7 @@ func Serve(c sdk.Connector) {
 		tuneGC()
 	}
 	defer startProfile()()
+	exitWithEngine(time.Second)
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig:  rpc.Handshake,
 		VersionedPlugins: rpc.VersionedPlugins(c),
@@ -39,6 +42,27 @@ func Serve(c sdk.Connector) {
 			Name: c.Spec().Name, Output: os.Stderr, JSONFormat: true, Level: hclog.Debug,
 		}),
 	})
+}
+
+// exitWithEngine ends the plugin once the process that started it is
+// gone, checking every interval. go-plugin does not notice: its server
+// waits for a Shutdown call that a killed engine never makes, and a daemon
+// keeps plugins running between runs, so a plugin would otherwise outlive
+// a crashed daemon for good. An orphan is adopted by another process,
+// which changes its parent pid (not on Windows, which does not reparent).
+func exitWithEngine(interval time.Duration) {
+	if runtime.GOOS == "windows" {
+		return
+	}
+	engine := os.Getppid()
+	go func() {
+		for range time.Tick(interval) {
+			if os.Getppid() != engine {
+				slog.Error("the sluice process that started this plugin is gone; exiting", "engine_pid", engine)
+				os.Exit(2)
+			}
+		}
+	}()
 }
 
 // startProfile writes a CPU profile of the plugin process to
