@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -162,5 +164,65 @@ func TestPoolDoesNotReuseAPluginWhoseExecutableChanged(t *testing.T) {
 	}
 	if second == first {
 		t.Fatalf("process %d of the old executable served the run", first)
+	}
+}
+
+// Runs that overlap each take their own process; afterwards the pool keeps
+// at most PerKey of them and every other one has stopped.
+func TestPoolUnderConcurrentRunsKeepsAtMostPerKey(t *testing.T) {
+	t.Setenv("SLUICE_FAULT_MODE", "log")
+	pool := &pluginhost.Pool{PerKey: 2}
+	t.Cleanup(pool.Close)
+	host := newHost(t, nil)
+	host.Pool = pool
+	const workers, runs = 4, 3
+	pids := make(chan int, workers*runs)
+	errs := make(chan error, workers*runs)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := 0; r < runs; r++ {
+				p, diags := engine.Prepare(context.Background(), pidFlow(t, "s1"), engine.Options{Host: host})
+				if diags.HasErrors() {
+					errs <- diags
+					return
+				}
+				pid, _ := strconv.Atoi(p.SourceEntity.Name)
+				pids <- pid
+				if res := p.Run(context.Background(), engine.RunOptions{}); res.Err != nil || res.Stats.RecordsWritten != 100 {
+					errs <- fmt.Errorf("run: %v, %d written", res.Err, res.Stats.RecordsWritten)
+				}
+				p.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	close(pids)
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	for pid := range pids {
+		seen[pid] = true
+	}
+	// A worker's next run finds at least the process it gave back waiting
+	// (or another worker's).
+	if len(seen) >= workers*runs {
+		t.Errorf("%d source processes served %d runs; want some reused", len(seen), workers*runs)
+	}
+	if w := pool.Waiting(); w > 2*2 {
+		t.Fatalf("%d processes wait; want at most PerKey (2) per key, source and sink", w)
+	}
+	var running int
+	for pid := range seen {
+		if alive(pid) {
+			running++
+		}
+	}
+	if running > 2 {
+		t.Fatalf("%d source processes still run; want at most the 2 waiting", running)
 	}
 }
