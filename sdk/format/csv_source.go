@@ -176,8 +176,12 @@ func ReadCSV(ctx context.Context, in *Input, opts *ReadOptions, t Target) error 
 			return err
 		}
 		if !equalStrings(names, ts.Names) {
-			return fmt.Errorf("%s: header (%s) differs from the first file's (%s)",
-				in.Name, strings.Join(names, ", "), strings.Join(ts.Names, ", "))
+			expected := "the first file's"
+			if ts.Declared {
+				expected = "the columns attribute's"
+			}
+			return fmt.Errorf("%s: header (%s) differs from %s (%s)",
+				in.Name, strings.Join(names, ", "), expected, strings.Join(ts.Names, ", "))
 		}
 	}
 	cols := b.cols

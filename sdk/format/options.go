@@ -33,6 +33,8 @@ func ReadAttributes() []sdk.Attribute {
 			Description: "CSV field texts read as null. A quoted field is never null in a string column, so \"\" stays an empty string."},
 		{Name: "schema", Type: sdk.TypeStringMap,
 			Description: "Per-column type overrides: string, int, float, bool, timestamp (UTC; RFC 3339 or 2006-01-02 15:04:05) or date (YYYY-MM-DD). CSV and JSONL only."},
+		{Name: "columns", Type: sdk.TypeStringList,
+			Description: "The columns, in order, instead of inferring them: each is a string unless schema gives its type. For CSV without a header they name the fields; with one, every file's header must match. Lets a source describe itself before any file exists (an S3 prefix an event flow waits on). CSV and JSONL only."},
 		{Name: "infer_rows", Type: sdk.TypeInt, Default: int64(1000),
 			Description: "How many records of the first file inference samples."},
 	}
@@ -73,6 +75,8 @@ type ReadOptions struct {
 
 	// Overrides are the schema attribute's per-column kinds.
 	Overrides map[string]Kind
+	// Columns are the columns attribute's names, in order; nil infers them.
+	Columns []string
 	// InferRows is how many records inference samples.
 	InferRows int
 }
@@ -145,10 +149,40 @@ func ParseReadOptions(v sdk.Values) (*ReadOptions, error) {
 			o.Overrides[name] = k
 		}
 	}
+	if _, ok := v["columns"]; ok {
+		o.Columns = v.Strings("columns")
+		if len(o.Columns) == 0 {
+			return nil, OptionError("columns", "names no column; leave it out to infer the columns")
+		}
+		seen := make(map[string]bool, len(o.Columns))
+		for i, name := range o.Columns {
+			if strings.TrimSpace(name) == "" {
+				return nil, OptionError("columns", "column %d has no name", i+1)
+			}
+			if seen[name] {
+				return nil, OptionError("columns", "names %q twice", name)
+			}
+			seen[name] = true
+		}
+	}
 	if o.InferRows < 1 {
 		o.InferRows = 1
 	}
 	return o, nil
+}
+
+// DeclaredSchema is the schema the columns attribute declares, each column
+// of the kind the schema attribute gives or a string; ok is false without
+// columns, when the schema is inferred from the data.
+func (o *ReadOptions) DeclaredSchema() (ts TextSchema, ok bool, err error) {
+	if len(o.Columns) == 0 {
+		return TextSchema{}, false, nil
+	}
+	ts = TextSchema{Names: o.Columns, Kinds: make([]Kind, len(o.Columns)), Declared: true}
+	if err := ts.ApplyOverrides(o.Overrides, "the columns attribute"); err != nil {
+		return TextSchema{}, false, OptionError("schema", "%v", err)
+	}
+	return ts, true, nil
 }
 
 // OneChar accepts a single-byte delimiter; "\t" written as an escape in the

@@ -89,6 +89,8 @@ func kindList() []string {
 type TextSchema struct {
 	Names []string
 	Kinds []Kind
+	// Declared: the columns attribute gave the names, not the first file.
+	Declared bool
 }
 
 // Arrow is the schema of the batches a read produces: every column

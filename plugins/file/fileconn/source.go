@@ -57,10 +57,16 @@ func makePlan(ctx context.Context, mem memory.Allocator, opts *sourceOptions) (*
 	}
 	switch p.format {
 	case "csv", "jsonl":
-		p.text, err = inferText(ctx, opts, files, p.format)
+		var declared bool
+		if p.text, declared, err = opts.DeclaredSchema(); err == nil && !declared {
+			p.text, err = inferText(ctx, opts, files, p.format)
+		}
 	case "parquet":
 		if len(opts.Overrides) > 0 {
 			return nil, optionError("schema", "does not apply to parquet, whose files carry their own types")
+		}
+		if len(opts.Columns) > 0 {
+			return nil, optionError("columns", "does not apply to parquet, whose files carry their own columns")
 		}
 		if opts.Compression == "gzip" {
 			return nil, optionError("compression", "parquet files compress their pages themselves; gzip does not apply")

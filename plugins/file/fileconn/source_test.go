@@ -471,3 +471,51 @@ func TestInferenceKeepsLeadingZeros(t *testing.T) {
 		t.Fatalf("ids read back as %s", got)
 	}
 }
+
+func TestDeclaredColumnsNameHeaderlessFieldsAndTypeOnlyFromSchema(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, filepath.Join(dir, "h.csv"), "1,ada,12.5\n2,alan,7\n")
+	opts := sdk.Values{"path": p, "header": false, "columns": []string{"id", "name", "amount"},
+		"schema": map[string]string{"amount": "float"}}
+	// Declared columns are not inferred: id stays a string.
+	if got := typesOf(describeSchema(t, opts)); got != "id:utf8 name:utf8 amount:float64" {
+		t.Fatalf("schema %s", got)
+	}
+	s := readAll(t, opts)
+	if got := strings.Join(s.column(t, "name"), ","); got != "ada,alan" {
+		t.Errorf("name = %s (the first line is data)", got)
+	}
+	if got := strings.Join(s.column(t, "amount"), ","); got != "12.5,7" {
+		t.Errorf("amount = %s", got)
+	}
+}
+
+func TestDeclaredColumnsMustMatchEveryHeader(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "a.csv"), "id,name\n1,ada\n")
+	bad := writeFile(t, filepath.Join(dir, "b.csv"), "id,nick\n2,alan\n")
+	_, err := tryRead(context.Background(), sdk.Values{"path": dir, "columns": []string{"id", "name"}}, sdk.Limits{})
+	if err == nil || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "columns attribute") {
+		t.Fatalf("want an error naming %s and the columns attribute, got %v", bad, err)
+	}
+}
+
+func TestBadDeclaredColumnsAreOptionErrors(t *testing.T) {
+	dir := t.TempDir()
+	csvPath := writeFile(t, filepath.Join(dir, "t.csv"), "id\n1\n")
+	for name, tc := range map[string]struct {
+		opts sdk.Values
+		want string
+	}{
+		"twice":        {sdk.Values{"path": csvPath, "columns": []string{"id", "id"}}, `names "id" twice`},
+		"empty list":   {sdk.Values{"path": csvPath, "columns": []string{}}, "names no column"},
+		"blank name":   {sdk.Values{"path": csvPath, "columns": []string{"id", " "}}, "column 2 has no name"},
+		"schema typo":  {sdk.Values{"path": csvPath, "columns": []string{"id"}, "schema": map[string]string{"idd": "int"}}, `"idd"`},
+		"with parquet": {sdk.Values{"path": csvPath, "format": "parquet", "columns": []string{"id"}}, "does not apply to parquet"},
+	} {
+		_, err := New().DescribeEntity(context.Background(), sdk.DescribeRequest{Options: tc.opts})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "columns") && name != "schema typo" {
+			t.Errorf("%s: got %v, want an error about %q", name, err, tc.want)
+		}
+	}
+}

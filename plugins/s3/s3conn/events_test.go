@@ -561,3 +561,49 @@ func TestCursorPick(t *testing.T) {
 		t.Errorf("pick after an empty baseline %s", got)
 	}
 }
+
+// With its format and columns declared, a source describes an empty prefix,
+// so an event flow can start before the first object arrives, and reads
+// it as no rows; without them there is nothing to take columns from.
+func TestDeclaredColumnsLetAnEmptyPrefixBeFollowed(t *testing.T) {
+	srv := s3test.Get(t)
+	bucket := srv.NewBucket(t)
+	c := configured(t, srv.Config())
+	ctx := context.Background()
+	if _, err := c.DescribeEntity(ctx, sdk.DescribeRequest{Options: eventOpts(bucket, "in/")}); err == nil || !strings.Contains(err.Error(), "no objects") {
+		t.Fatalf("describing an empty prefix without columns: %v", err)
+	}
+	opts := eventOpts(bucket, "in/", "format", "csv", "columns", []string{"id", "name", "amount", "at"},
+		"schema", map[string]string{"amount": "float"})
+	ent, err := c.DescribeEntity(ctx, sdk.DescribeRequest{Options: opts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range ent.Schema.Fields() {
+		got = append(got, f.Name+":"+f.Type.String())
+	}
+	if want := "id:utf8 name:utf8 amount:float64 at:utf8"; strings.Join(got, " ") != want {
+		t.Fatalf("schema %s, want %s", strings.Join(got, " "), want)
+	}
+	var none countingSender
+	if err := c.Read(ctx, sdk.ReadRequest{Options: opts}, &none); err != nil || none.rows != 0 {
+		t.Fatalf("reading the empty prefix: %v, %d rows", err, none.rows)
+	}
+
+	r := subscribe(t, c, sdk.SubscribeRequest{Options: opts, Fields: []string{"name", "id"}})
+	r.waitForPosition(t)
+	put(t, srv, bucket, "in/a.csv", csvObject(10, 3))
+	r.waitForIDs(t, ids(10, 3)...)
+	if err := r.stop(t); !errors.Is(err, context.Canceled) {
+		t.Errorf("Subscribe returned %v after cancel, want context.Canceled", err)
+	}
+}
+
+// countingSender counts the rows a read sends.
+type countingSender struct{ rows int64 }
+
+func (s *countingSender) Send(rec arrow.RecordBatch) error { s.rows += rec.NumRows(); return nil }
+func (s *countingSender) Checkpoint([]byte) error          { return nil }
+func (s *countingSender) Reject(sdk.BadRecord) error       { return nil }
+func (s *countingSender) Progress(sdk.Progress) error      { return nil }

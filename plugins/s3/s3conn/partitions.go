@@ -36,6 +36,8 @@ type partSpec struct {
 	Delimiter string `json:"delimiter,omitempty"`
 	// Columns are the text formats' columns: name and kind.
 	Columns [][2]string `json:"columns,omitempty"`
+	// Declared: the columns attribute gave the columns.
+	Declared bool `json:"declared,omitempty"`
 	// ParquetSchema is an Arrow IPC schema message.
 	ParquetSchema []byte `json:"parquet_schema,omitempty"`
 	// Keys are relative to Prefix, in key order; Sizes go with them.
@@ -81,6 +83,7 @@ func (c *Connector) Partitions(ctx context.Context, req sdk.ReadRequest) ([]sdk.
 		for i, n := range p.text.Names {
 			base.Columns = append(base.Columns, [2]string{n, p.text.Kinds[i].String()})
 		}
+		base.Declared = p.text.Declared
 	}
 	var parts []sdk.Partition
 	for _, group := range groupObjects(todo, opts.partitionSize, maxPartitionObjects) {
@@ -184,6 +187,7 @@ func (s *partSpec) plan(opts *sourceOptions) (*plan, error) {
 			p.text.Names = append(p.text.Names, col[0])
 			p.text.Kinds = append(p.text.Kinds, k)
 		}
+		p.text.Declared = s.Declared
 	default:
 		return nil, fmt.Errorf("s3: partition spec: unknown format %q", s.Format)
 	}

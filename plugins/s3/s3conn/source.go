@@ -179,6 +179,15 @@ func (c *Connector) makePlan(ctx context.Context, opts *sourceOptions) (*plan, e
 	if err := c.ready(); err != nil {
 		return nil, err
 	}
+	if len(opts.Columns) > 0 && opts.Format != "" {
+		// The columns are declared: an empty prefix reads as no rows,
+		// and an event flow can start before its first object.
+		objs, _, err := c.listMatching(ctx, opts)
+		if err != nil {
+			return nil, err
+		}
+		return c.planFor(ctx, opts, objs)
+	}
 	objs, err := c.listObjects(ctx, opts)
 	if err != nil {
 		return nil, err
@@ -186,7 +195,8 @@ func (c *Connector) makePlan(ctx context.Context, opts *sourceOptions) (*plan, e
 	return c.planFor(ctx, opts, objs)
 }
 
-// planFor settles the format and schema of objs, a non-empty listing.
+// planFor settles the format and schema of objs, a listing that is not
+// empty unless the options declare the format and columns.
 func (c *Connector) planFor(ctx context.Context, opts *sourceOptions, objs []object) (*plan, error) {
 	p := &plan{opts: opts, objects: objs, format: opts.Format}
 	var err error
@@ -210,10 +220,16 @@ func (c *Connector) planFor(ctx context.Context, opts *sourceOptions, objs []obj
 	}
 	switch p.format {
 	case "csv", "jsonl":
-		p.text, err = c.inferText(ctx, p)
+		var declared bool
+		if p.text, declared, err = opts.DeclaredSchema(); err == nil && !declared {
+			p.text, err = c.inferText(ctx, p)
+		}
 	case "parquet":
 		if len(opts.Overrides) > 0 {
 			return nil, format.OptionError("schema", "does not apply to parquet, whose files carry their own types")
+		}
+		if len(opts.Columns) > 0 {
+			return nil, format.OptionError("columns", "does not apply to parquet, whose files carry their own columns")
 		}
 		if opts.Compression == "gzip" {
 			return nil, format.OptionError("compression", "parquet files compress their pages themselves; gzip does not apply")
