@@ -130,7 +130,10 @@ func prepare(ctx context.Context, flow *plan.Flow, opts Options, opened *connect
 		// A wrong object or path is the usual cause: point at the attribute
 		// that names it.
 		at := flow.Source.Range
-		if attr, ok := src.Spec().Source.EntityAttribute(); ok {
+		var bad *sdk.AttributeError
+		if errors.As(err, &bad) {
+			at = flow.Source.AttrRange(bad.Name())
+		} else if attr, ok := src.Spec().Source.EntityAttribute(); ok {
 			at = flow.Source.AttrRange(attr.Name)
 		}
 		return nil, append(diags, errorAt(at, "Cannot describe the source", err.Error()))

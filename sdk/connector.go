@@ -3,6 +3,7 @@ package sdk
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 )
@@ -10,6 +11,26 @@ import (
 // ErrUnsupported is returned by a connector for a role it does not play.
 // Over the wire it becomes gRPC's Unimplemented code, and back again.
 var ErrUnsupported = errors.New("unsupported by this connector")
+
+// AttributeError is a bad value of one attribute of a source or sink
+// block; the engine places its diagnostic on that attribute's line. Over
+// the wire it travels as InvalidArgument with the attribute in a
+// BadRequest field violation, and comes back as an AttributeError.
+type AttributeError struct {
+	// Attribute names the attribute, optionally followed by a path into
+	// it: "columns", "schema.amount".
+	Attribute string
+	Err       error
+}
+
+func (e *AttributeError) Error() string { return e.Attribute + ": " + e.Err.Error() }
+func (e *AttributeError) Unwrap() error { return e.Err }
+
+// Name is the top-level attribute: "schema" for "schema.amount".
+func (e *AttributeError) Name() string {
+	name, _, _ := strings.Cut(e.Attribute, ".")
+	return name
+}
 
 // Connector is what every plugin implements.
 type Connector interface {

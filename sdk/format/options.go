@@ -8,10 +8,10 @@ import (
 	"github.com/sluice-dev/sluice/sdk"
 )
 
-// OptionError is a bad attribute value; the message leads with the
-// attribute name so the engine's message points at the right line.
+// OptionError is a bad attribute value: an [sdk.AttributeError], so the
+// engine's diagnostic points at the attribute's line.
 func OptionError(attr, format string, args ...any) error {
-	return fmt.Errorf("%s: %s", attr, fmt.Sprintf(format, args...))
+	return &sdk.AttributeError{Attribute: attr, Err: fmt.Errorf(format, args...)}
 }
 
 // ReadAttributes are the attributes a source block takes to read files or

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -92,9 +93,28 @@ func (c *Client) wrap(err error) error {
 		}
 		return &PluginFailure{Plugin: c.Name, Kind: Unresponsive,
 			Err: fmt.Errorf("plugin %s stopped answering: %s", c.Name, st.Message())}
+	case codes.InvalidArgument:
+		for _, d := range st.Details() {
+			if br, ok := d.(*errdetails.BadRequest); ok && len(br.FieldViolations) > 0 {
+				v := br.FieldViolations[0]
+				return fmt.Errorf("plugin %s: %w", c.Name, &remoteAttributeError{msg: st.Message(),
+					attr: &sdk.AttributeError{Attribute: v.Field, Err: errors.New(v.Description)}})
+			}
+		}
 	}
 	return fmt.Errorf("plugin %s: %s", c.Name, st.Message())
 }
+
+// remoteAttributeError is a plugin's sdk.AttributeError after the wire:
+// its text as the plugin wrote it (context included), the attribute for
+// errors.As.
+type remoteAttributeError struct {
+	msg  string
+	attr *sdk.AttributeError
+}
+
+func (e *remoteAttributeError) Error() string { return e.msg }
+func (e *remoteAttributeError) Unwrap() error { return e.attr }
 
 // exitedSoon waits briefly for the process watcher to notice an exit: the
 // broken connection is usually seen a moment before the process is reaped.

@@ -389,3 +389,32 @@ func TestReadWindowSurvivesTheWire(t *testing.T) {
 		t.Fatalf("window crossed as %+v, want %+v (a zero From stays zero)", got, w)
 	}
 }
+
+// badOptionConn refuses every description with an attribute error,
+// wrapped as a connector would.
+type badOptionConn struct{ sdk.Unimplemented }
+
+func (badOptionConn) Spec() sdk.Spec {
+	return sdk.Spec{Name: "badopt", Version: "1", Capabilities: []sdk.Capability{sdk.CapSource}}
+}
+func (badOptionConn) Configure(context.Context, sdk.Values) sdk.Diagnostics { return nil }
+func (badOptionConn) DescribeEntity(context.Context, sdk.DescribeRequest) (sdk.Entity, error) {
+	return sdk.Entity{}, fmt.Errorf("s3: %w", &sdk.AttributeError{Attribute: "schema.amount", Err: errors.New(`unknown type "money"`)})
+}
+
+// The attribute a connector's error names survives the wire, so the engine
+// can point at it; the text stays as the plugin wrote it.
+func TestAttributeErrorsCrossTheWire(t *testing.T) {
+	client := sdktest.Pipe(t, badOptionConn{})
+	_, err := client.DescribeEntity(context.Background(), sdk.DescribeRequest{})
+	var bad *sdk.AttributeError
+	if !errors.As(err, &bad) {
+		t.Fatalf("error %v (%T) carries no attribute", err, err)
+	}
+	if bad.Attribute != "schema.amount" || bad.Name() != "schema" {
+		t.Errorf("attribute %q (name %q), want schema.amount (schema)", bad.Attribute, bad.Name())
+	}
+	if want := `plugin badopt: s3: schema.amount: unknown type "money"`; err.Error() != want {
+		t.Errorf("message %q, want %q", err.Error(), want)
+	}
+}
