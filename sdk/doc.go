@@ -8,6 +8,11 @@
 // [Partitioner] to split a read for several processes. Embed
 // [Unimplemented] to get "unsupported" answers for the roles you skip.
 //
+// Return [ErrUnsupported] for what a connector cannot do and an
+// [AttributeError] for a bad attribute value, so the engine's diagnostic
+// lands on that attribute's line; Configure reports per-attribute
+// [Diagnostics] itself.
+//
 // Records travel as Apache Arrow record batches. A plugin's main function is
 // one call to serve.Serve (package sdk/serve); sdk/sdktest holds the
 // conformance kit every connector's tests should run. The wire protocol that

@@ -23,7 +23,12 @@
 // plugin has answered the last (Send and Await on the host's writer), and
 // the plugin answers each in order. With shared memory (Client.SharedMemory)
 // large bodies lie in a ring both processes map, and only their place
-// crosses the socket.
+// crosses the socket. Each end of a connection keeps a ring (and the other
+// end's mapping) for the connection's next stream: see shmSession.
+//
+// Errors keep their meaning across: sdk.ErrUnsupported, cancellation and
+// sdk.AttributeError map to gRPC codes (and a BadRequest detail) and back;
+// a plugin that crashes or goes silent becomes a [PluginFailure].
 //
 // Plugin authors do not import this package; they call serve.Serve.
 package rpc
