@@ -32,6 +32,20 @@ func (e *AttributeError) Name() string {
 	return name
 }
 
+// ErrorDiagnostics turns err into diagnostics for CheckWrite and the like:
+// one error placed on its attribute when err is (or wraps) an
+// AttributeError, else one on the whole block; nil for a nil err.
+func ErrorDiagnostics(summary string, err error) Diagnostics {
+	if err == nil {
+		return nil
+	}
+	var bad *AttributeError
+	if errors.As(err, &bad) {
+		return Diagnostics{Errorf([]string{bad.Name()}, summary, "%s", err)}
+	}
+	return Diagnostics{Errorf(nil, summary, "%s", err)}
+}
+
 // Connector is what every plugin implements.
 type Connector interface {
 	// Spec describes the connector: name, version, roles and the

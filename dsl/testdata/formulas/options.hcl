@@ -26,3 +26,12 @@ flow "unknown_format" {
   }
   sink "file" { path = "out" }
 }
+
+flow "sink_codec" {
+  source "file" { path = "accounts.csv" }
+  sink "file" {
+    path                = "out"
+    format              = "parquet"
+    parquet_compression = "brotli" # error at "brotli": unknown codec
+  }
+}

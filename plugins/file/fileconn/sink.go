@@ -120,13 +120,15 @@ const (
 	deletesDetail  = "it only appends files; remove deletes = true"
 )
 
-// CheckWrite refuses change-event deletes before the run, as OpenWriter
-// does.
+// CheckWrite finds before the run what OpenWriter would refuse: bad sink
+// attributes and change-event deletes.
 func (c *Connector) CheckWrite(ctx context.Context, req sdk.WriteRequest) sdk.Diagnostics {
-	if !req.Deletes {
-		return nil
+	_, err := parseSinkOptions(req.Options, req.Entity)
+	diags := sdk.ErrorDiagnostics("Invalid file sink attribute", err)
+	if req.Deletes {
+		diags = append(diags, sdk.Errorf([]string{"deletes"}, deletesSummary, deletesDetail))
 	}
-	return sdk.Diagnostics{sdk.Errorf([]string{"deletes"}, deletesSummary, deletesDetail)}
+	return diags
 }
 
 // safeRunID keeps the run id usable inside a file name.

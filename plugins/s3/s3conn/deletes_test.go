@@ -34,3 +34,20 @@ func TestDeletesRefused(t *testing.T) {
 		t.Fatalf("CheckWrite without deletes = %v", diags)
 	}
 }
+
+// A bad sink attribute is found before the run, placed on the attribute,
+// without a call to S3.
+func TestCheckWriteFindsBadSinkAttributes(t *testing.T) {
+	srv := s3test.Get(t)
+	c := configured(t, srv.Config())
+	for attr, opts := range map[string]sdk.Values{
+		"sse":                 {"bucket": "b", "sse": "rot13"},
+		"aggregation":         {"bucket": "b", "aggregation": "daily"},
+		"parquet_compression": {"bucket": "b", "format": "parquet", "parquet_compression": "brotli"},
+	} {
+		diags := c.CheckWrite(context.Background(), sdk.WriteRequest{Entity: "b", Options: opts, Schema: sdktest.TenColumnSchema})
+		if len(diags) != 1 || !diags.HasErrors() || strings.Join(diags[0].Path, ".") != attr {
+			t.Errorf("%s: CheckWrite = %#v", attr, diags)
+		}
+	}
+}

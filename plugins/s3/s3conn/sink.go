@@ -186,13 +186,15 @@ const (
 
 var _ sdk.WriteChecker = (*Connector)(nil)
 
-// CheckWrite refuses change-event deletes before the run, as OpenWriter
-// does.
+// CheckWrite finds before the run what OpenWriter would refuse without
+// calling S3: bad sink attributes and change-event deletes.
 func (c *Connector) CheckWrite(ctx context.Context, req sdk.WriteRequest) sdk.Diagnostics {
-	if !req.Deletes {
-		return nil
+	_, err := c.parseSinkOptions(req.Options, req.Entity)
+	diags := sdk.ErrorDiagnostics("Invalid s3 sink attribute", err)
+	if req.Deletes {
+		diags = append(diags, sdk.Errorf([]string{"deletes"}, deletesSummary, deletesDetail))
 	}
-	return sdk.Diagnostics{sdk.Errorf([]string{"deletes"}, deletesSummary, deletesDetail)}
+	return diags
 }
 
 // OpenWriter starts a write stream. Nothing becomes visible before
