@@ -239,6 +239,12 @@ type sinkOptions struct {
 	deletes bool
 }
 
+// attributeError is a bad value of attribute attr, which the engine
+// places on that attribute's line.
+func attributeError(attr, format string, args ...any) error {
+	return &sdk.AttributeError{Attribute: attr, Err: fmt.Errorf(format, args...)}
+}
+
 func parseSinkOptions(v sdk.Values, entity string) (sinkOptions, error) {
 	o := sinkOptions{
 		table:          entity,
@@ -253,19 +259,19 @@ func parseSinkOptions(v sdk.Values, entity string) (sinkOptions, error) {
 	}
 	maxLoadErrors := v.Int("max_load_errors", defaultMaxLoadErrors)
 	if maxLoadErrors < 0 || maxLoadErrors > maxMaxErrors {
-		return o, fmt.Errorf("max_load_errors: %d: want 0 to %d (Redshift's MAXERROR limit)", maxLoadErrors, maxMaxErrors)
+		return o, attributeError("max_load_errors", "%d: want 0 to %d (Redshift's MAXERROR limit)", maxLoadErrors, maxMaxErrors)
 	}
 	o.maxLoadErrors = int(maxLoadErrors)
 	if o.table == "" {
 		o.table = v.String("table", "")
 	}
 	if o.table == "" {
-		return o, fmt.Errorf("table: a sink needs a table")
+		return o, attributeError("table", "a sink needs a table")
 	}
 	switch o.onSchemaChange {
 	case SchemaAddColumns, SchemaFail, SchemaIgnore:
 	default:
-		return o, fmt.Errorf("on_schema_change: %q: want %s, %s or %s", o.onSchemaChange, SchemaAddColumns, SchemaFail, SchemaIgnore)
+		return o, attributeError("on_schema_change", "%q: want %s, %s or %s", o.onSchemaChange, SchemaAddColumns, SchemaFail, SchemaIgnore)
 	}
 	if o.partSize < 1<<20 {
 		o.partSize = 1 << 20

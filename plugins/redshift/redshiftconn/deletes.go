@@ -9,12 +9,13 @@ import (
 	"github.com/sluice-dev/sluice/sdk"
 )
 
-// CheckWrite reports, without connecting, what OpenWriter would refuse
-// about a request for change-event deletes: a write mode that cannot
-// delete, and records without a usable change-type column. Table and
+// CheckWrite reports, without connecting, what OpenWriter would refuse:
+// bad sink attributes, and for change-event deletes a write mode that
+// cannot delete or records without a usable change-type column. Table and
 // column problems need the database and are OpenWriter's.
 func (c *Connector) CheckWrite(ctx context.Context, req sdk.WriteRequest) sdk.Diagnostics {
-	return checkDeletes(req)
+	_, err := parseSinkOptions(req.Options, req.Entity)
+	return append(sdk.ErrorDiagnostics("Invalid redshift sink attribute", err), checkDeletes(req)...)
 }
 
 // checkDeletes is the part of a write request that deletes depend on.

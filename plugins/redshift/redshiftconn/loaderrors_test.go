@@ -313,6 +313,11 @@ func TestMaxErrorsFollowsTheRequest(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "max_load_errors") {
 			t.Errorf("max_load_errors = %d: %v", bad, err)
 		}
+		// validate finds it too, on the attribute.
+		diags := (&Connector{}).CheckWrite(context.Background(), sdk.WriteRequest{Entity: "items", Options: sdk.Values{"max_load_errors": bad}})
+		if len(diags) != 1 || strings.Join(diags[0].Path, ".") != "max_load_errors" {
+			t.Errorf("CheckWrite with max_load_errors = %d: %#v", bad, diags)
+		}
 	}
 }
 
