@@ -319,6 +319,37 @@ func TestClusterEventFlowHasOneOwnerAndIsTakenOver(t *testing.T) {
 
 // bulkFlow loads every CSV object under s3://bulk/in/ into PostgreSQL,
 // upserting by id; each object is a part of its own.
+// putBulkObjects makes bucket "bulk" with objects CSV objects of rows
+// rows each under in/, ids counting on across them.
+func putBulkObjects(tb testing.TB, client *s3.Client, objects, rows int) {
+	tb.Helper()
+	ctx := context.Background()
+	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bulk")}); err != nil {
+		tb.Fatal(err)
+	}
+	for n := range objects {
+		var b strings.Builder
+		b.WriteString("id,name\n")
+		for i := range rows {
+			fmt.Fprintf(&b, "%d,object %d row %d\n", n*rows+i, n, i)
+		}
+		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bulk"),
+			Key: aws.String(fmt.Sprintf("in/obj-%03d.csv", n)), Body: strings.NewReader(b.String())}); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// bulkFlowDir is a work directory whose flows folder, "cluster", holds
+// bulkFlow.
+func bulkFlowDir(tb testing.TB, s3Endpoint, dwDSN string) string {
+	tb.Helper()
+	dir := workdir(tb)
+	os.MkdirAll(filepath.Join(dir, "cluster"), 0o755)
+	os.WriteFile(filepath.Join(dir, "cluster", "bulk.hcl"), []byte(bulkFlow(s3Endpoint, dwDSN)), 0o644)
+	return dir
+}
+
 func bulkFlow(s3Endpoint, dwDSN string) string {
 	return `
 connection "s3" "lake" {
@@ -363,26 +394,10 @@ func TestClusterPartitionedRunSurvivesAKill(t *testing.T) {
 	pg := testPostgres(t)
 	stateDSN, dwDSN := pg.NewDatabase(t), pg.NewDatabase(t)
 	srv := startS3(t)
-	client := srv.Client()
-	ctx := context.Background()
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bulk")}); err != nil {
-		t.Fatal(err)
-	}
 	const objects, rows = 24, 50000
-	for n := range objects {
-		var b strings.Builder
-		b.WriteString("id,name\n")
-		for i := range rows {
-			fmt.Fprintf(&b, "%d,object %d row %d\n", n*rows+i, n, i)
-		}
-		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bulk"),
-			Key: aws.String(fmt.Sprintf("in/obj-%03d.csv", n)), Body: strings.NewReader(b.String())}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dir := workdir(t)
-	os.MkdirAll(filepath.Join(dir, "cluster"), 0o755)
-	os.WriteFile(filepath.Join(dir, "cluster", "bulk.hcl"), []byte(bulkFlow(srv.Endpoint, dwDSN)), 0o644)
+	putBulkObjects(t, srv.Client(), objects, rows)
+	dir := bulkFlowDir(t, srv.Endpoint, dwDSN)
+	ctx := context.Background()
 	a := startDaemon(t, dir, "cluster", "a", stateDSN, nil)
 	b := startDaemon(t, dir, "cluster", "b", stateDSN, nil)
 
@@ -489,25 +504,8 @@ func BenchmarkClusterPartitionedLoad(b *testing.B) {
 			b.Skipf("no S3 test server: %v", err)
 		}
 		defer srv.Stop()
-		client := srv.Client()
-		ctx := context.Background()
-		if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("bulk")}); err != nil {
-			b.Fatal(err)
-		}
-		for n := range objects {
-			var sb strings.Builder
-			sb.WriteString("id,name\n")
-			for i := range rows {
-				fmt.Fprintf(&sb, "%d,object %d row %d\n", n*rows+i, n, i)
-			}
-			if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bulk"),
-				Key: aws.String(fmt.Sprintf("in/obj-%03d.csv", n)), Body: strings.NewReader(sb.String())}); err != nil {
-				b.Fatal(err)
-			}
-		}
-		dir := workdir(b)
-		os.MkdirAll(filepath.Join(dir, "cluster"), 0o755)
-		os.WriteFile(filepath.Join(dir, "cluster", "bulk.hcl"), []byte(bulkFlow(srv.Endpoint, dwDSN)), 0o644)
+		putBulkObjects(b, srv.Client(), objects, rows)
+		dir := bulkFlowDir(b, srv.Endpoint, dwDSN)
 		var procs []*daemonProc
 		for i := range daemons {
 			procs = append(procs, startDaemon(b, dir, "cluster", fmt.Sprintf("d%d", i), stateDSN, nil))

@@ -131,14 +131,7 @@ func newClusterHarness(t *testing.T, f *plan.Flow, parts []sdk.Partition) *clust
 			}
 			return res
 		}})
-	if err := h.d.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		h.d.Shutdown(ctx)
-	})
+	startForTest(t, h.d)
 	return h
 }
 

@@ -92,15 +92,21 @@ func newHarness(t *testing.T, store state.Store, flows ...*plan.Flow) *harness {
 	h.loader.set(nil, flows...)
 	h.d = New(Options{Dir: "/flows", Loader: h.loader.load, Runner: h.runner.run, Store: store, Clock: h.clock,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), RetryEvery: time.Hour})
-	if err := h.d.Start(context.Background()); err != nil {
+	startForTest(t, h.d)
+	return h
+}
+
+// startForTest starts d and shuts it down when t ends.
+func startForTest(t *testing.T, d *Daemon) {
+	t.Helper()
+	if err := d.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		h.d.Shutdown(ctx)
+		d.Shutdown(ctx)
 	})
-	return h
 }
 
 // newTestStore is a SQLite state store in t's temporary directory.

@@ -4,13 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"path/filepath"
 	"testing"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/sluice-dev/sluice/sdk"
 	pb "github.com/sluice-dev/sluice/sdk/protocol/sluicev1"
@@ -110,20 +104,7 @@ func (beforePartitions) Partitions(context.Context, *pb.Read_Request) (*pb.Parti
 // pipeServer is sdktest.Pipe for a hand-made protocol server.
 func pipeServer(t *testing.T, s pb.ConnectorServer) *rpc.Client {
 	t.Helper()
-	dir := t.TempDir()
-	lis, err := net.Listen("unix", filepath.Join(dir, "p.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	pb.RegisterConnectorServer(srv, s)
-	go srv.Serve(lis)
-	cc, err := grpc.NewClient("unix://"+filepath.Join(dir, "p.sock"), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cc.Close(); srv.Stop(); os.RemoveAll(dir) })
-	c := rpc.NewClient(pb.NewConnectorClient(cc))
+	c := rpc.NewClient(pb.NewConnectorClient(sdktest.Dial(t, s)))
 	c.Name = "old"
 	return c
 }

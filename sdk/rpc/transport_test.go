@@ -4,9 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -18,7 +15,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/sluice-dev/sluice/sdk"
 	pb "github.com/sluice-dev/sluice/sdk/protocol/sluicev1"
@@ -281,7 +277,7 @@ func TestDataCrossesToAndFromTheStockCodec(t *testing.T) {
 	t.Run("plugin with the stock codec", func(t *testing.T) {
 		// A plugin server built without ServerOptions: it receives and
 		// sends through proto, the engine through the codec.
-		cc := serve(t, &seqSource{batches: 3}, grpc.MaxRecvMsgSize(rpc.MaxMessageSize))
+		cc := sdktest.Dial(t, rpc.NewServer(&seqSource{batches: 3}), grpc.MaxRecvMsgSize(rpc.MaxMessageSize))
 		client := rpc.NewClient(pb.NewConnectorClient(cc))
 		v := &verifyingSender{}
 		if err := client.Read(context.Background(), sdk.ReadRequest{}, v); err != nil {
@@ -291,7 +287,7 @@ func TestDataCrossesToAndFromTheStockCodec(t *testing.T) {
 			t.Fatalf("received %d rows (%v), want 600000 intact", v.next, err)
 		}
 		sink := &verifyingSink{}
-		client = rpc.NewClient(pb.NewConnectorClient(serve(t, sink, grpc.MaxRecvMsgSize(rpc.MaxMessageSize))))
+		client = rpc.NewClient(pb.NewConnectorClient(sdktest.Dial(t, rpc.NewServer(sink), grpc.MaxRecvMsgSize(rpc.MaxMessageSize))))
 		w, err := client.OpenWriter(context.Background(), sdk.WriteRequest{Entity: "v", Schema: seqSchema})
 		if err != nil {
 			t.Fatal(err)
@@ -315,7 +311,7 @@ func TestDataCrossesToAndFromTheStockCodec(t *testing.T) {
 	t.Run("engine with the stock codec", func(t *testing.T) {
 		// The generated client, without the codec, reads what a plugin
 		// server with ServerOptions sends.
-		cc := serve(t, &seqSource{batches: 3}, rpc.ServerOptions()...)
+		cc := sdktest.Dial(t, rpc.NewServer(&seqSource{batches: 3}), rpc.ServerOptions()...)
 		stream, err := pb.NewConnectorClient(cc).Read(context.Background())
 		if err != nil {
 			t.Fatal(err)
@@ -363,34 +359,6 @@ func (l *messageList) Message() (*ipc.Message, error) {
 }
 func (l *messageList) Retain()  {}
 func (l *messageList) Release() {}
-
-// serve runs c on a gRPC server with opts and returns a connection to it.
-func serve(t *testing.T, c sdk.Connector, opts ...grpc.ServerOption) *grpc.ClientConn {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "sluice-rpc-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	sock := filepath.Join(dir, "s")
-	lis, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer(opts...)
-	pb.RegisterConnectorServer(srv, rpc.NewServer(c))
-	go srv.Serve(lis)
-	cc, err := grpc.NewClient("unix://"+sock, append(rpc.DialOptions(),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cc.Close()
-		srv.Stop()
-	})
-	return cc
-}
 
 // failingSink refuses the first batch it is given, after a pause long
 // enough for the batches sent behind it to be received and decoded.

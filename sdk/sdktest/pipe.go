@@ -18,6 +18,17 @@ import (
 // and returns a client for it. Everything is torn down when t ends.
 func Pipe(t testing.TB, c sdk.Connector) *rpc.Client {
 	t.Helper()
+	client := rpc.NewClient(pb.NewConnectorClient(Dial(t, rpc.NewServer(c), rpc.ServerOptions()...)))
+	client.Name = c.Spec().Name
+	return client
+}
+
+// Dial serves s, a protocol server (rpc.NewServer's or one made by hand),
+// on a unix socket with the server options opts, and returns a connection
+// to it dialled as the engine dials plugins. Everything is torn down when
+// t ends. Pipe is the usual way in; Dial is for tests of the wire itself.
+func Dial(t testing.TB, s pb.ConnectorServer, opts ...grpc.ServerOption) *grpc.ClientConn {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "sluice-sdktest-")
 	if err != nil {
 		t.Fatal(err)
@@ -28,8 +39,8 @@ func Pipe(t testing.TB, c sdk.Connector) *rpc.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(rpc.ServerOptions()...)
-	pb.RegisterConnectorServer(srv, rpc.NewServer(c))
+	srv := grpc.NewServer(opts...)
+	pb.RegisterConnectorServer(srv, s)
 	go srv.Serve(lis)
 	cc, err := grpc.NewClient("unix://"+sock, append(rpc.DialOptions(),
 		grpc.WithTransportCredentials(insecure.NewCredentials()))...)
@@ -40,7 +51,5 @@ func Pipe(t testing.TB, c sdk.Connector) *rpc.Client {
 		cc.Close()
 		srv.Stop()
 	})
-	client := rpc.NewClient(pb.NewConnectorClient(cc))
-	client.Name = c.Spec().Name
-	return client
+	return cc
 }

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -169,27 +168,9 @@ func TestPartitionsNeedResultPages(t *testing.T) {
 	}
 }
 
-// clock is a settable emulator clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func TestPartitionOfAGoneJob(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)}
-	e := startEmu(t, sfemu.Options{Records: 300, BulkPageSize: 100, Now: clk.now, SessionTTL: 30 * 24 * time.Hour})
+	clk := sfemu.NewManualClock(time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC))
+	e := startEmu(t, sfemu.Options{Records: 300, BulkPageSize: 100, Now: clk.Now, SessionTTL: 30 * 24 * time.Hour})
 	c := configured(t, e.passwordConfig())
 	req := sdk.ReadRequest{Entity: "Contact", Fields: []string{"Id"}, Options: sdk.Values{"api": "bulk"}, Limits: sdk.DefaultLimits}
 	readPage := func(p sdk.Partition) error {
@@ -225,11 +206,11 @@ func TestPartitionOfAGoneJob(t *testing.T) {
 			t.Fatalf("%d partitions, %v", len(parts), err)
 		}
 		job := parts[0].Key[:18]
-		clk.advance(6 * 24 * time.Hour)
+		clk.Advance(6 * 24 * time.Hour)
 		if err := readPage(parts[2]); err != nil {
 			t.Fatalf("six days on: %v", err)
 		}
-		clk.advance(24 * time.Hour)
+		clk.Advance(24 * time.Hour)
 		if err := readPage(parts[2]); !gone(err, job) {
 			t.Fatalf("reading a page of a job 7 days after it completed: %v", err)
 		}

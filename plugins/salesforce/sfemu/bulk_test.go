@@ -348,7 +348,7 @@ func TestBulkQueryResultPagesRefusals(t *testing.T) {
 	if r := e.do("GET", v+"/jobs/query/"+id+"/resultPages", ""); r.status != JobNotCompleteStatus || !strings.Contains(string(r.body), "JOB_NOT_COMPLETE") {
 		t.Fatalf("before completion: %d %s", r.status, r.body)
 	}
-	e.clk.advance(11 * time.Second)
+	e.clk.Advance(11 * time.Second)
 	if r := e.do("GET", v+"/jobs/query/"+id+"/resultPages", ""); r.status != 200 {
 		t.Fatalf("after completion: %d %s", r.status, r.body)
 	}
@@ -369,7 +369,7 @@ func TestBulkQueryResultPagesRefusals(t *testing.T) {
 	// A job without rows still has its first page.
 	e.do("POST", v+"/jobs/query", `{"operation":"query","query":"SELECT Id FROM Account WHERE Name = 'nobody'"}`).json(t, &info)
 	empty := info["id"].(string)
-	e.clk.advance(11 * time.Second)
+	e.clk.Advance(11 * time.Second)
 	if urls, _ := walkResultPages(t, e, v+"/jobs/query/"+empty+"/resultPages"); len(urls) != 1 {
 		t.Fatalf("empty job: %v", urls)
 	}
@@ -380,18 +380,18 @@ func completedQueryJobIn(t *testing.T, e *env, version string) string {
 	t.Helper()
 	var info map[string]any
 	e.do("POST", "/services/data/v"+version+"/jobs/query", `{"operation":"query","query":"SELECT Id FROM Account"}`).json(t, &info)
-	e.clk.advance(11 * time.Second)
+	e.clk.Advance(11 * time.Second)
 	return info["id"].(string)
 }
 
 func TestBulkJobsExpireAfterRetention(t *testing.T) {
 	e := newEnv(t, Options{Records: 10, SessionTTL: 30 * 24 * time.Hour})
 	id := completedQueryJob(t, e, "60.0")
-	e.clk.advance(7*24*time.Hour - time.Minute)
+	e.clk.Advance(7*24*time.Hour - time.Minute)
 	if r := e.do("GET", v+"/jobs/query/"+id+"/resultPages", ""); r.status != 200 {
 		t.Fatalf("a minute before expiry: %d %s", r.status, r.body)
 	}
-	e.clk.advance(time.Minute)
+	e.clk.Advance(time.Minute)
 	for _, path := range []string{"", "/results", "/resultPages"} {
 		if r := e.do("GET", v+"/jobs/query/"+id+path, ""); r.status != 404 {
 			t.Fatalf("GET job%s 7 days after it completed: %d, want 404", path, r.status)

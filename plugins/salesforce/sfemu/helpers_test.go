@@ -7,29 +7,9 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
-
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-// advance moves the clock on while Pub/Sub streams may be reading it.
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 var t0 = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 
@@ -37,15 +17,15 @@ type env struct {
 	t   *testing.T
 	s   *Server
 	ts  *httptest.Server
-	clk *clock
+	clk *ManualClock
 	tok string
 }
 
 func newEnv(t *testing.T, opts Options) *env {
 	t.Helper()
-	clk := &clock{t: t0}
+	clk := NewManualClock(t0)
 	if opts.Now == nil {
-		opts.Now = clk.now
+		opts.Now = clk.Now
 	}
 	s, err := New(opts)
 	if err != nil {

@@ -56,7 +56,7 @@ func TestChangeEventsFromREST(t *testing.T) {
 	p := newPubSubEnv(t, Options{Records: 2})
 	client := []string{"Sforce-Call-Options", "client=sluice-etl, defaultNamespace=x"}
 	id := p.createAccount(t, `{"Name":"Acme","Phone":"555-0100","Website":"acme.example","BillingCity":"Paris","NumberOfEmployees":12}`, client...)
-	p.clk.advance(time.Minute)
+	p.clk.Advance(time.Minute)
 	if r := p.do("PATCH", v+"/sobjects/Account/"+id, `{"Phone":"555-0199","Website":null,"BillingCity":"Lyon","Name":"Acme"}`); r.status != 204 {
 		t.Fatalf("update: %d %s", r.status, r.body)
 	}
@@ -365,7 +365,7 @@ func TestPubSubAuthentication(t *testing.T) {
 		t.Fatalf("%v", info)
 	}
 	// the REST session's expiry applies: idle past SessionTTL, then refused
-	p.clk.advance(3 * time.Hour)
+	p.clk.Advance(3 * time.Hour)
 	_, err = p.client.GetTopic(p.ctx(), topic, grpc.Trailer(&trailer))
 	if f := failureOf(t, err, trailer); f.errCode != PubSubErrorAuth {
 		t.Fatalf("expired session: %+v", f)
@@ -379,7 +379,7 @@ func TestSubscribeErrors(t *testing.T) {
 	p := newPubSubEnv(t, Options{Records: 1})
 	p.createAccount(t, `{"Name":"E1"}`)
 	old := p.subscribe(t, earliest(accountTopic, 1)).events(1)[0]
-	p.clk.advance(time.Hour)
+	p.clk.Advance(time.Hour)
 	p.createAccount(t, `{"Name":"E2"}`)
 
 	custom := func(id []byte) *eventbusv1.FetchRequest {
@@ -418,7 +418,7 @@ func TestSubscribeErrors(t *testing.T) {
 		t.Fatalf("EARLIEST after expiry: %v", got[0].body)
 	}
 	// and so does the retention window
-	p.clk.advance(defaultRetention + time.Second)
+	p.clk.Advance(defaultRetention + time.Second)
 	if n := p.s.ChangeEventCount(AllChangeEventsTopic); n != 0 {
 		t.Fatalf("%d events outlived the retention window", n)
 	}
